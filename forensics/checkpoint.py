@@ -1,0 +1,123 @@
+"""Checkpoints: atomic writes, safe loads, and a JSON manifest of what a file holds.
+
+A checkpoint is written to a temporary file in the same folder, fsynced, then renamed
+over the old one, so a crash or power loss leaves either the old file or the new one.
+Loads use ``weights_only=True``: a checkpoint is data, never code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import pickle
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import CheckpointError
+
+MANIFEST_VERSION = 1
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # some filesystems (and Windows) cannot open folders
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` so readers see the old file or the whole new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
+    """torch.save, atomically. ``obj`` should hold tensors, numbers, strings, lists, dicts."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
+    """Load a checkpoint as data only; any failure becomes a CheckpointError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(
+            f"{path}: refused to load: the file holds Python objects other than tensors and "
+            f"plain data, which could run code ({str(exc).splitlines()[0]})"
+        ) from exc
+    except Exception as exc:  # truncated zip, wrong format, ...
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from exc
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_manifest(path: str | os.PathLike, files: list[str | os.PathLike], **info: Any) -> Path:
+    """A JSON manifest for checkpoint files: what they hold, and their SHA-256 checksums."""
+    path = Path(path)
+    manifest = {
+        "manifest_version": MANIFEST_VERSION,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "torch": torch.__version__,
+        **info,
+        "files": {Path(f).name: {"sha256": sha256_file(f), "bytes": os.path.getsize(f)} for f in files},
+    }
+    return atomic_write_text(path, json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def read_manifest(path: str | os.PathLike, verify: bool = True) -> dict:
+    """Read a manifest; with ``verify``, check every listed file against its checksum."""
+    path = Path(path)
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise CheckpointError(f"{path}: manifest not found") from exc
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: unreadable manifest ({exc})") from exc
+    if verify:
+        for name, meta in manifest.get("files", {}).items():
+            f = path.parent / name
+            if not f.is_file():
+                raise CheckpointError(f"{f}: listed in {path.name} but missing")
+            if sha256_file(f) != meta.get("sha256"):
+                raise CheckpointError(f"{f}: checksum does not match {path.name}: the file was changed or damaged")
+    return manifest
