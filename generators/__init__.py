@@ -1,0 +1,1 @@
+"""Generative models forgers use: GANs whose trained discriminators become detector signals."""
