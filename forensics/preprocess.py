@@ -1,0 +1,341 @@
+"""Scan -> MNIST frame: the 28x28 picture the models were trained on.
+
+MNIST was made by fitting each binary NIST digit into a 20x20 box (aspect kept, grey
+levels from anti-aliasing), pasting it into 28x28 and shifting it by whole pixels so its
+intensity-weighted centre of mass lands on pixel (14, 14) (measured on the MNIST test
+set: mean 13.99 / 14.01, spread +-0.29, exactly what rounding a shift gives). A scan
+gets the same treatment after we find its paper, its ink polarity and its ink:
+
+1. paper level and noise come from the image border (median and MAD);
+2. ink is whatever departs from the paper by more than the noise floor, on the side
+   (darker or brighter) where most of that departure is, so light-on-dark works too;
+3. ink strength is scaled so solid strokes reach 255, the paper becomes 0;
+4. connected specks far smaller than the main strokes are dropped;
+5. the ink's bounding box is fitted into 20x20 (anti-aliased) and centred by mass.
+
+The paper is read from the border rather than split off with Otsu's threshold: Otsu
+assumes two classes of comparable weight and drifts into the paper's noise when the ink
+is a few percent of the page, which also makes its polarity guess a coin toss.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+import torch
+from PIL import Image
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from .checkpoint import atomic_write_bytes
+from .errors import InputError
+from .imageload import load_scan, to_grey
+from .inputs import expand_inputs
+
+FRAME = 28  # MNIST image side
+BOX = 20  # MNIST fits the digit's bounding box into BOX x BOX
+CENTRE = 14.0  # where MNIST puts the centre of mass (row and column index)
+
+MIN_NOISE_FLOOR = 12  # grey levels: below this, a departure from the paper is paper texture
+NOISE_FLOOR_SIGMAS = 4  # ... or below this many noise standard deviations
+MIN_CONTRAST = 40  # grey levels between paper and solid ink, or there is no ink
+MIN_CONTRAST_SIGMAS = 6  # ... nor when the "ink" is barely above the noise
+MIN_INK_PIXELS = 10  # the largest connected stroke must have at least this many pixels
+SPECK_FRACTION = 0.05  # components smaller than this share of the largest are specks
+CC_MAX_SIDE = 1024  # label components on a grid at most this big (bounds the work)
+PROGRESS_MIN_FILES = 20  # show a progress bar from this many files on
+
+
+# --------------------------------------------------------------------------- the algorithm
+
+
+def preprocess_image(img: Image.Image, source: str = "<image>") -> np.ndarray:
+    """A grey scan (mode "L"; others are converted) as a uint8 (28, 28) MNIST-style frame.
+
+    Raises ``InputError(source, "no ink found ...")`` for a blank, black or uniform page.
+    """
+    if img.mode != "L":
+        img = to_grey(img)
+    grey = np.asarray(img, dtype=np.float32)
+    ink = ink_strength(grey, source)
+    top, bottom, left, right = _bounding_box(ink > 0)
+    patch = _fit_in_box(ink[top:bottom, left:right])
+    return _centre_by_mass(patch)
+
+
+def ink_strength(grey: np.ndarray, source: str = "<image>") -> np.ndarray:
+    """Per-pixel ink in [0, 1] (1 = solid stroke, 0 = paper), specks removed."""
+    paper, noise = _paper_level(grey)
+    floor = max(MIN_NOISE_FLOOR, NOISE_FLOOR_SIGMAS * noise)
+    departure = _ink_departure(grey, paper, floor)
+    candidates = departure > floor
+    if not candidates.any():
+        raise InputError(source, "no ink found (nothing stands out from the paper beyond its noise)")
+    solid = float(np.percentile(departure[candidates], 90))  # a solid stroke, not a stray peak
+    needed = max(MIN_CONTRAST, MIN_CONTRAST_SIGMAS * noise)
+    if solid < needed:
+        raise InputError(source, f"no ink found (ink contrast {solid:.0f} grey levels, need {needed:.0f})")
+    strokes, largest = _drop_specks(candidates)
+    if largest < MIN_INK_PIXELS:
+        raise InputError(source, f"no ink found (only specks, the largest {largest} pixels)")
+    return np.where(strokes, np.clip(departure / solid, 0.0, 1.0), 0.0).astype(np.float32)
+
+
+def _paper_level(grey: np.ndarray) -> tuple[float, float]:
+    """Median and robust standard deviation (MAD) of the border: a scan's margin is paper."""
+    ring = max(1, min(grey.shape) // 32)
+    inner = grey[ring:-ring]
+    border = np.concatenate([grey[:ring], grey[-ring:], inner[:, :ring].T, inner[:, -ring:].T], axis=None)
+    median = float(np.median(border))
+    noise = 1.4826 * float(np.median(np.abs(border - median)))
+    return median, noise
+
+
+def _ink_departure(grey: np.ndarray, paper: float, floor: float) -> np.ndarray:
+    """How far each pixel departs from the paper towards the ink's side (negative: away)."""
+    darker = paper - grey
+    lighter = -darker
+    # Ink is on the side with the most departure beyond the noise: dark ink on light paper,
+    # or light ink on dark (a negative, a chalk board, MNIST itself).
+    return darker if darker[darker > floor].sum() >= lighter[lighter > floor].sum() else lighter
+
+
+def _drop_specks(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """The mask without components much smaller than the largest one, and that one's area."""
+    labels = _component_labels(mask)
+    areas = np.bincount(labels.ravel())
+    areas[0] = 0  # label 0 is the background
+    keep = areas >= SPECK_FRACTION * areas.max()
+    keep[0] = False
+    return keep[labels], int(areas.max())
+
+
+def _component_labels(mask: np.ndarray) -> np.ndarray:
+    """8-connected component labels of ``mask`` (0 = background), full size.
+
+    Big scans are labelled on a coarser grid (a cell is ink if any pixel in it is) so the
+    work stays bounded; that can only merge nearby pieces, never split a stroke.
+    """
+    step = -(-max(mask.shape) // CC_MAX_SIDE)  # ceil
+    if step == 1:
+        return _label_runs(mask)
+    h, w = mask.shape
+    padded = np.zeros((-(-h // step) * step, -(-w // step) * step), dtype=bool)
+    padded[:h, :w] = mask
+    coarse = padded.reshape(padded.shape[0] // step, step, padded.shape[1] // step, step).any(axis=(1, 3))
+    coarse_labels = _label_runs(coarse)
+    return coarse_labels[np.ix_(np.arange(h) // step, np.arange(w) // step)] * mask
+
+
+def _label_runs(mask: np.ndarray) -> np.ndarray:
+    """Connected components by union-find over horizontal runs: one Python step per run."""
+    h, w = mask.shape
+    edges = np.diff(np.pad(mask.astype(np.int8), ((0, 0), (1, 1))), axis=1)
+    run_rows, run_starts = np.nonzero(edges == 1)
+    run_ends = np.nonzero(edges == -1)[1]  # exclusive; pairs up with starts in row-major order
+    row_first = np.searchsorted(run_rows, np.arange(h + 1)).tolist()
+    starts, ends = run_starts.tolist(), run_ends.tolist()
+    parent = list(range(len(starts)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]  # path halving keeps the trees flat
+            i = parent[i]
+        return i
+
+    for row in range(1, h):
+        a, a_stop = row_first[row - 1], row_first[row]
+        b, b_stop = row_first[row], row_first[row + 1]
+        while a < a_stop and b < b_stop:
+            if starts[a] <= ends[b] and starts[b] <= ends[a]:  # overlap or touch diagonally
+                parent[root(a)] = root(b)
+            if ends[a] < ends[b]:
+                a += 1
+            else:
+                b += 1
+
+    run_labels = np.unique([root(i) for i in range(len(starts))], return_inverse=True)[1] + 1
+    labels = np.zeros((h, w), dtype=np.int32)
+    for row, start, end, label in zip(run_rows.tolist(), starts, ends, run_labels.tolist()):
+        labels[row, start:end] = label
+    return labels
+
+
+def _bounding_box(mask: np.ndarray) -> tuple[int, int, int, int]:
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def _fit_in_box(ink: np.ndarray) -> np.ndarray:
+    """Scale the cropped ink so its longer side is BOX pixels; 0..255 float, anti-aliased."""
+    h, w = ink.shape
+    scale = BOX / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    # Resampling the grey ink (not a binary mask) with Lanczos gives the soft edges MNIST
+    # has; Pillow widens the filter when shrinking, so it also anti-aliases.
+    resized = Image.fromarray(ink * 255.0).resize(size, Image.Resampling.LANCZOS)
+    return np.clip(np.asarray(resized, dtype=np.float32), 0.0, 255.0)  # Lanczos rings a little
+
+
+def _centre_by_mass(patch: np.ndarray) -> np.ndarray:
+    """Paste ``patch`` into a FRAME x FRAME canvas with its centre of mass on pixel CENTRE."""
+    h, w = patch.shape
+    mass = patch.sum()
+    com_row = (patch.sum(axis=1) @ np.arange(h)) / mass
+    com_col = (patch.sum(axis=0) @ np.arange(w)) / mass
+    top, left = round(CENTRE - com_row), round(CENTRE - com_col)
+    canvas = np.zeros((FRAME, FRAME), dtype=np.float32)
+    # Clip where the shift pushes a (faint) edge out of the frame, as MNIST's shift did.
+    r0, r1 = max(0, top), min(FRAME, top + h)
+    c0, c1 = max(0, left), min(FRAME, left + w)
+    canvas[r0:r1, c0:c1] = patch[r0 - top : r1 - top, c0 - left : c1 - left]
+    return np.round(canvas).astype(np.uint8)
+
+
+# --------------------------------------------------------------------------- files and tensors
+
+
+def preprocess_file(path: str | os.PathLike) -> np.ndarray:
+    """load_scan + preprocess_image: a scan file as a uint8 (28, 28) frame, or InputError."""
+    return preprocess_image(load_scan(path), source=str(path))
+
+
+def to_tensor(arr: np.ndarray) -> torch.Tensor:
+    """A uint8 (28, 28) frame as float32 [1, 28, 28] in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(arr)).to(torch.float32).div_(255.0).unsqueeze(0)
+
+
+def to_uint8_batch(frames: Iterable[np.ndarray]) -> torch.Tensor:
+    """Frames as the uint8 [B, 1, 28, 28] batch the models take."""
+    return torch.from_numpy(np.stack([np.asarray(f, dtype=np.uint8) for f in frames])).unsqueeze(1)
+
+
+def iter_preprocessed(args: list[str]) -> Iterator[tuple[str, np.ndarray | InputError]]:
+    """(file, frame or InputError) for every input named by ``args``, one file at a time."""
+    for item in expand_inputs(args):
+        if isinstance(item, InputError):
+            yield item.path, item
+        else:
+            yield str(item), _preprocess_or_error(item)
+
+
+def _preprocess_or_error(path: Path) -> np.ndarray | InputError:
+    try:
+        return preprocess_file(path)
+    except InputError as exc:
+        return exc
+    except Exception as exc:  # a bug on one odd file must not end a batch of thousands
+        return InputError(str(path), f"internal error ({type(exc).__name__}: {exc})")
+
+
+# --------------------------------------------------------------------------- batch to a folder
+
+
+def preprocess_to_folder(args: list[str], out_dir: str | os.PathLike, console: Console) -> tuple[int, int]:
+    """Write one 28x28 PNG per input into ``out_dir``; returns (written, failed).
+
+    Each failure prints one line ``error: <file>: <reason>`` and the batch goes on. When the
+    arguments name no file at all, their errors are printed and (0, 0) is returned: there
+    was nothing to process, which the CLI reports as a usage error.
+    """
+    out_dir = Path(out_dir)
+    items = expand_inputs(args)
+    files = [item for item in items if isinstance(item, Path)]
+    if not files:
+        for error in items:
+            _print_failure(console, error)
+        return 0, 0
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = f"cannot create the output folder ({exc.strerror or exc})"
+        _print_failure(console, InputError(str(out_dir), reason))
+        return 0, len(items)
+    ok, failed = _write_frames(items, out_dir, console)
+    summary = f"{ok} of {ok + failed} inputs written to {escape(str(out_dir))}"
+    _print_line(console, summary + (f", {failed} failed" if failed else ""))
+    return ok, failed
+
+
+def _write_frames(items: list[Path | InputError], out_dir: Path, console: Console) -> tuple[int, int]:
+    files = [item for item in items if isinstance(item, Path)]
+    names = output_names(files)
+    inputs = {os.path.realpath(path) for path in files}
+    ok = failed = 0
+    with _progress(console, len(items)) as progress:
+        task = progress.add_task("preprocessing", total=len(items))
+        for item in items:
+            if isinstance(item, InputError):
+                result = item
+            else:
+                result = _preprocess_and_write(item, out_dir / names[item], inputs)
+            if isinstance(result, InputError):
+                _print_failure(progress.console, result)
+                failed += 1
+            else:
+                ok += 1
+            progress.advance(task)
+    return ok, failed
+
+
+def output_names(files: list[Path]) -> dict[Path, str]:
+    """'<stem>.png' per file; stems shared by several files get a hash of the full path."""
+    counts: dict[str, int] = {}
+    for path in files:
+        key = path.stem.casefold()  # 'A.png' and 'a.png' collide on macOS and Windows
+        counts[key] = counts.get(key, 0) + 1
+    return {path: f"{path.stem}{_suffix_if_shared(path, counts)}.png" for path in files}
+
+
+def _suffix_if_shared(path: Path, counts: dict[str, int]) -> str:
+    if counts[path.stem.casefold()] == 1:
+        return ""
+    return "-" + hashlib.sha1(os.fsencode(os.path.abspath(path))).hexdigest()[:8]
+
+
+def _preprocess_and_write(path: Path, target: Path, inputs: set[str]) -> None | InputError:
+    if os.path.realpath(target) in inputs:  # e.g. --out pointing at the scans' own folder
+        reason = f"refusing to overwrite the input scan {target}; choose another --out folder"
+        return InputError(str(path), reason)
+    frame = _preprocess_or_error(path)
+    if isinstance(frame, InputError):
+        return frame
+    try:
+        atomic_write_bytes(target, _png_bytes(frame))
+    except OSError as exc:
+        return InputError(str(path), f"cannot write {target}: {exc.strerror or exc}")
+    return None
+
+
+def _png_bytes(frame: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(frame).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _print_failure(console: Console, error: InputError) -> None:
+    _print_line(console, f"[red]error:[/] {escape(error.path)}: {escape(error.reason)}")
+
+
+def _print_line(console: Console, markup: str) -> None:
+    # soft_wrap keeps a long line one line (for grep); no highlighting of numbers and paths.
+    console.print(markup, soft_wrap=True, highlight=False)
+
+
+def _progress(console: Console, total: int) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=total < PROGRESS_MIN_FILES,
+    )
