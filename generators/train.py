@@ -1,0 +1,497 @@
+"""One training loop for every generator: data in, checkpoints, grids and curves out.
+
+Each model plugs in as a small *recipe* (how one step trains it, how it is evaluated and
+sampled, what its state is); the loop around it is the same for all of them and owns
+everything that must be right once: seeding, resumable data order, atomic checkpoints
+every epoch and every few minutes, Ctrl-C, DistributedDataParallel, and the run folder:
+
+    RUN_DIR/<model>/checkpoint.pt     everything needed to resume (weights, optimisers, RNG, history)
+    RUN_DIR/<model>/model.pt          the trained weights and config alone (what detectors load)
+    RUN_DIR/<model>/manifest.json     what the files hold, their SHA-256, command, data, metrics
+    RUN_DIR/<model>/samples/epoch_NNN.png, evolution.gif, losses.png, metrics.json
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.nn as nn
+
+from forensics.checkpoint import atomic_save, atomic_write_text, load_checkpoint, write_manifest
+from forensics.data import ImageData, load_dataset
+from forensics.errors import ForensicsError
+
+from . import visuals
+
+MODELS = ("pixelcnn", "pixelcnn-bin", "autoencoder", "dcgan", "fcgan")
+DEFAULT_MODELS = ("pixelcnn", "pixelcnn-bin", "dcgan", "fcgan")
+CHECKPOINT_FORMAT = "forensics-train-v1"
+
+
+@dataclass
+class TrainConfig:
+    model: str = "pixelcnn"
+    dataset: str = "mnist"
+    data_dir: str | None = None
+    out: str = "runs/default"
+    epochs: int = 1
+    batch_size: int = 64
+    lr: float = 1e-3
+    lr_decay: float = 1.0  # multiplied into the learning rate after every epoch
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True  # bf16 autocast on CUDA; ignored on CPU where it does not help
+    train_limit: int | None = None  # use only the first N training images (smoke runs, tests)
+    test_limit: int | None = None
+    n_samples: int = 100  # a 10x10 grid; the conditional PixelCNN draws each digit down a column
+    checkpoint_minutes: float = 10.0
+    model_config: dict = field(default_factory=dict)  # overrides of the model's own config dataclass
+    command: str = ""  # the command line, recorded in the manifest
+
+
+class TrainingInterrupted(ForensicsError):
+    """Ctrl-C or SIGTERM: the loop saved a checkpoint and stopped."""
+
+
+# ----------------------------------------------------------------------------- recipes
+
+
+class _LossModule(nn.Module):
+    """Lets DistributedDataParallel see `model.loss(...)` as a forward call."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x, y):
+        return self.model.loss(x, y)
+
+
+class LikelihoodRecipe:
+    """PixelCNN (8-bit or binarized) and the PixelCNN autoencoder: minimise NLL with Adam."""
+
+    def __init__(self, name: str, model: nn.Module, cfg: TrainConfig, device: torch.device, wrap: Callable):
+        self.name, self.model, self.device = name, model, device
+        self.step_module = wrap(_LossModule(model))
+        self.opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        self.sched = torch.optim.lr_scheduler.ExponentialLR(self.opt, gamma=cfg.lr_decay)
+        self.amp = cfg.amp and device.type == "cuda"
+        self.conditional = getattr(getattr(model, "cfg", None), "num_classes", 0) > 0
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor, epoch: int) -> dict[str, float]:
+        self.model.train()
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            loss = self.step_module(x, y)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), 10.0)
+        self.opt.step()
+        return {"loss": loss.item(), "grad_norm": float(grad_norm)}
+
+    def end_epoch(self) -> None:
+        self.sched.step()
+
+    @torch.no_grad()
+    def evaluate(self, test: ImageData, batch_size: int = 500) -> dict[str, float]:
+        self.model.eval()
+        total, count = 0.0, 0
+        for i in range(0, len(test), batch_size):
+            x = test.images[i : i + batch_size].to(self.device)
+            y = test.labels[i : i + batch_size].to(self.device)
+            total += self.model.nll(x, y).double().sum().item()
+            count += x.shape[0]
+        nats_image = total / max(count, 1)
+        dims = math.prod(test.shape)
+        out = {"test_nll_nats_per_image": nats_image, "test_nll_nats_per_dim": nats_image / dims}
+        out["test_nll_bits_per_dim"] = out["test_nll_nats_per_dim"] / math.log(2)
+        return out
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        self.model.eval()
+        if self.name == "autoencoder":
+            return self.model.sample(n, generator=generator)
+        y = torch.arange(n, device=self.device) % 10 if self.conditional else None
+        return self.model.sample(n, y=y, generator=generator)
+
+    def state_dict(self) -> dict:
+        return {"model": self.model.state_dict(), "opt": self.opt.state_dict(), "sched": self.sched.state_dict()}
+
+    def load_state_dict(self, sd: dict) -> None:
+        self.model.load_state_dict(sd["model"])
+        self.opt.load_state_dict(sd["opt"])
+        self.sched.load_state_dict(sd["sched"])
+
+    def weights(self) -> dict:
+        return {"model": self.model.state_dict()}
+
+
+class AdversarialRecipe:
+    """DCGAN and the fully-connected GAN: the game itself lives in generators/gan.py."""
+
+    def __init__(self, name: str, gan, device: torch.device):
+        self.name, self.gan, self.device = name, gan, device
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor, epoch: int) -> dict[str, float]:
+        return self.gan.train_step(x, epoch)
+
+    def end_epoch(self) -> None:
+        pass
+
+    @torch.no_grad()
+    def evaluate(self, test: ImageData, n: int = 2000) -> dict[str, float]:
+        # D's belief on held-out real digits: if it collapses towards 0, D has overfit the training set.
+        x = test.images[:n].to(self.device)
+        return {"d_test_x": torch.sigmoid(self.gan.discriminate(x)).mean().item()}
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return self.gan.sample(n, generator=generator)
+
+    def state_dict(self) -> dict:
+        return self.gan.state_dict()
+
+    def load_state_dict(self, sd: dict) -> None:
+        self.gan.load_state_dict(sd)
+
+    def weights(self) -> dict:
+        return {"G": self.gan.G.state_dict(), "D": self.gan.D.state_dict()}
+
+
+def model_config(name: str, overrides: dict, image_shape: tuple[int, int, int], num_classes: int):
+    """The model's own config dataclass, with the data's shape filled in and overrides applied."""
+    c, h, _ = image_shape
+    if name in ("pixelcnn", "pixelcnn-bin"):
+        from .pixelcnn import PixelCNNConfig
+
+        base = PixelCNNConfig(image_channels=c, image_size=h, num_classes=num_classes,
+                              head="bernoulli" if name == "pixelcnn-bin" else "softmax")
+    elif name == "autoencoder":
+        from .autoencoder import PixelCNNAutoencoderConfig
+
+        base = PixelCNNAutoencoderConfig()
+    elif name in ("dcgan", "fcgan"):
+        from .gan import GANConfig
+
+        base = GANConfig(arch=name)
+    else:
+        raise ForensicsError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
+    unknown = set(overrides) - {f.name for f in dataclasses.fields(base)}
+    if unknown:
+        raise ForensicsError(f"{name}: unknown model settings {sorted(unknown)}")
+    return dataclasses.replace(base, **overrides)
+
+
+def build_recipe(cfg: TrainConfig, image_shape, num_classes: int, device: torch.device, wrap: Callable):
+    mcfg = model_config(cfg.model, cfg.model_config, image_shape, num_classes)
+    if cfg.model in ("pixelcnn", "pixelcnn-bin"):
+        from .pixelcnn import PixelCNN
+
+        return mcfg, LikelihoodRecipe(cfg.model, PixelCNN(mcfg).to(device), cfg, device, wrap)
+    if cfg.model == "autoencoder":
+        from .autoencoder import PixelCNNAutoencoder
+
+        return mcfg, LikelihoodRecipe(cfg.model, PixelCNNAutoencoder(mcfg).to(device), cfg, device, wrap)
+    from .gan import GAN
+
+    mcfg = dataclasses.replace(mcfg, lr=cfg.lr)
+    return mcfg, AdversarialRecipe(cfg.model, GAN(mcfg, image_shape, device=device, wrap=wrap), device)
+
+
+def load_weights(model_dir: str | Path, device: str | torch.device = "cpu"):
+    """Rebuild a trained model from RUN_DIR/<model>/model.pt (weights only, no code)."""
+    blob = load_checkpoint(Path(model_dir) / "model.pt", map_location=device)
+    name, shape = blob["model_name"], tuple(blob["image_shape"])
+    cfg = TrainConfig(model=name, model_config=blob["model_config"], amp=False)
+    _, recipe = build_recipe(cfg, shape, blob["num_classes"], torch.device(device), wrap=lambda m: m)
+    if name in ("dcgan", "fcgan"):
+        recipe.gan.G.load_state_dict(blob["weights"]["G"])
+        recipe.gan.D.load_state_dict(blob["weights"]["D"])
+    else:
+        recipe.model.load_state_dict(blob["weights"]["model"])
+    return recipe
+
+
+# ----------------------------------------------------------------------------- distributed
+
+
+@dataclass
+class Dist:
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_distributed(device: torch.device) -> Dist:
+    """Under torchrun (WORLD_SIZE > 1) join the process group: gloo on CPU, nccl on GPU."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist()
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return Dist(dist.get_rank(), dist.get_world_size())
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            local = int(os.environ.get("LOCAL_RANK", "0"))
+            return torch.device(f"cuda:{local}")
+        return torch.device("cpu")
+    return torch.device(name)
+
+
+# ----------------------------------------------------------------------------- the loop
+
+
+def _permutation(seed: int, epoch: int, n: int) -> torch.Tensor:
+    # The data order is a pure function of (seed, epoch), so a resumed run sees the same batches.
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+
+
+def _fixed_noise_generator(seed: int, device: torch.device) -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(seed + 12_345)
+
+
+def _rng_state(device: torch.device) -> dict:
+    state = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict, device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+class _StopFlag:
+    """Ctrl-C / SIGTERM set a flag; the loop saves at the next step boundary and stops."""
+
+    def __init__(self):
+        self.stop = False
+        self._old = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread (e.g. inside some test runners)
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        if self.stop:  # a second Ctrl-C means "now"
+            raise KeyboardInterrupt
+        self.stop = True
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def _progress(enabled: bool, console):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+        console=console, disable=not enabled, transient=False,
+    )
+
+
+def train(cfg: TrainConfig, resume: bool = False, console=None, log: Callable[[str], None] | None = None) -> dict:
+    """Train one model as `cfg` says; returns the run's metrics (also written to metrics.json)."""
+    from rich.console import Console
+
+    console = console or Console(stderr=True)
+    device = resolve_device(cfg.device)
+    dist = setup_distributed(device)
+    say = (log or console.print) if dist.main else (lambda *_: None)
+    run_dir = Path(cfg.out) / cfg.model
+    ckpt_path = run_dir / "checkpoint.pt"
+
+    torch.manual_seed(cfg.seed)
+    train_data = load_dataset(cfg.dataset, train=True, data_dir=cfg.data_dir).subset(cfg.train_limit)
+    test_data = _load_test(cfg)
+    image_shape, num_classes = train_data.shape, train_data.num_classes
+
+    wrap = _ddp_wrapper(dist, device)
+    mcfg, recipe = build_recipe(cfg, image_shape, num_classes, device, wrap)
+
+    state = {"epoch": 0, "batch": 0, "step": 0, "history": [], "epochs": [], "train_seconds": 0.0}
+    if ckpt_path.exists() and not resume:
+        raise ForensicsError(f"{ckpt_path} exists: pass --resume to continue that run, or choose another --out")
+    if ckpt_path.exists():
+        ck = load_checkpoint(ckpt_path, map_location=device)
+        _check_compatible(ck, cfg, mcfg, ckpt_path)
+        recipe.load_state_dict(ck["recipe"])
+        _set_rng_state(ck["rng"], device)
+        state = ck["state"]
+        say(f"{cfg.model}: resumed from {ckpt_path} at epoch {state['epoch']}, batch {state['batch']}, step {state['step']}")
+
+    def save(reason: str) -> None:
+        if not dist.main:
+            return
+        atomic_save({"format": CHECKPOINT_FORMAT, "model_name": cfg.model, "train_config": asdict(cfg),
+                     "model_config": asdict(mcfg), "recipe": recipe.state_dict(), "rng": _rng_state(device),
+                     "state": state}, ckpt_path)
+
+    if dist.main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    n = len(train_data)
+    per_rank = cfg.batch_size // dist.world
+    if per_rank < 1 or cfg.batch_size % dist.world:
+        raise ForensicsError(f"--batch-size {cfg.batch_size} must be a multiple of the {dist.world} processes")
+    batches = n // cfg.batch_size
+    if batches == 0 and cfg.epochs > 0:
+        raise ForensicsError(f"only {n} training images: fewer than one batch of {cfg.batch_size}")
+
+    last_save = last_log = time.monotonic()
+    with _StopFlag() as flag, _progress(dist.main and cfg.epochs > 0, console) as progress:
+        epoch_task = progress.add_task(f"{cfg.model} epochs", total=cfg.epochs, completed=state["epoch"], info="")
+        step_task = progress.add_task("steps", total=batches, completed=state["batch"], info="")
+        while state["epoch"] < cfg.epochs:
+            epoch = state["epoch"]
+            perm = _permutation(cfg.seed, epoch, n)
+            t0, losses = time.monotonic(), []
+            progress.update(step_task, completed=state["batch"], description=f"epoch {epoch + 1}")
+            while state["batch"] < batches:
+                b = state["batch"]
+                idx = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size][dist.rank :: dist.world]
+                x = train_data.images[idx].to(device, non_blocking=True)
+                y = train_data.labels[idx].to(device, non_blocking=True)
+                metrics = recipe.train_step(x, y, epoch)
+                state["batch"] += 1
+                state["step"] += 1
+                state["history"].append({"step": state["step"], "epoch": epoch, **metrics})
+                losses.append(metrics)
+                progress.update(step_task, advance=1, info=_fmt(metrics))
+                if not progress.console.is_terminal and time.monotonic() - last_log > 60:
+                    say(f"{cfg.model} epoch {epoch + 1} step {state['batch']}/{batches}: {_fmt(metrics)}")
+                    last_log = time.monotonic()
+                if flag.stop:
+                    state["train_seconds"] += time.monotonic() - t0
+                    save("interrupted")
+                    raise TrainingInterrupted(
+                        f"{cfg.model}: interrupted at epoch {epoch}, step {state['step']}; "
+                        f"checkpoint saved to {ckpt_path}; continue with --resume")
+                if (time.monotonic() - last_save) > cfg.checkpoint_minutes * 60:
+                    state["train_seconds"] += time.monotonic() - t0
+                    t0 = time.monotonic()
+                    save("timer")
+                    last_save = time.monotonic()
+            recipe.end_epoch()
+            state["train_seconds"] += time.monotonic() - t0
+            summary = {"epoch": epoch + 1, "seconds": round(time.monotonic() - t0, 2), **_mean(losses)}
+            if dist.main:
+                summary.update(recipe.evaluate(test_data))
+            state["epochs"].append(summary)
+            state["epoch"], state["batch"] = epoch + 1, 0
+            if dist.main:
+                _write_grid(recipe, cfg, device, run_dir, epoch + 1)
+            save("epoch")
+            last_save = time.monotonic()
+            progress.update(epoch_task, advance=1)
+            say(f"{cfg.model} epoch {epoch + 1}/{cfg.epochs}: " + _fmt({k: v for k, v in summary.items() if k != "epoch"}))
+
+    if dist.main:
+        if cfg.epochs == 0 or not (run_dir / "samples" / f"epoch_{cfg.epochs:03d}.png").exists():
+            _write_grid(recipe, cfg, device, run_dir, state["epoch"])
+        if not ckpt_path.exists():
+            save("final")
+        return _finish(cfg, mcfg, recipe, state, run_dir, image_shape, num_classes, train_data)
+    return {}
+
+
+def _ddp_wrapper(dist: Dist, device: torch.device) -> Callable:
+    if dist.world <= 1:
+        return lambda m: m
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    ids = [device.index] if device.type == "cuda" else None
+    return lambda m: DDP(m, device_ids=ids)
+
+
+def _load_test(cfg: TrainConfig) -> ImageData:
+    try:
+        return load_dataset(cfg.dataset, train=False, data_dir=cfg.data_dir).subset(cfg.test_limit)
+    except ForensicsError:
+        if cfg.dataset.lower() in ("mnist", "fashion-mnist"):
+            raise
+        # An image folder has no test split of its own: evaluate on (a slice of) the training images.
+        return load_dataset(cfg.dataset, train=True, data_dir=cfg.data_dir).subset(cfg.test_limit or 1000)
+
+
+def _check_compatible(ck: dict, cfg: TrainConfig, mcfg, path: Path) -> None:
+    if ck.get("format") != CHECKPOINT_FORMAT or ck.get("model_name") != cfg.model:
+        raise ForensicsError(f"{path}: not a {cfg.model} training checkpoint")
+    if ck["model_config"] != asdict(mcfg):
+        raise ForensicsError(f"{path}: was trained with other model settings; resume with the same preset and options")
+    for key in ("batch_size", "seed", "dataset", "train_limit"):
+        if ck["train_config"][key] != getattr(cfg, key):
+            raise ForensicsError(f"{path}: --{key.replace('_', '-')} differs from the run being resumed "
+                                 f"({ck['train_config'][key]!r} vs {getattr(cfg, key)!r})")
+
+
+def _write_grid(recipe, cfg: TrainConfig, device: torch.device, run_dir: Path, epoch: int) -> None:
+    # Re-seeding the same generator every epoch is the "fixed noise" that makes the GIF show learning.
+    images = recipe.sample(cfg.n_samples, _fixed_noise_generator(cfg.seed, device)).cpu()
+    visuals.save_grid(images, run_dir / "samples" / f"epoch_{epoch:03d}.png", nrow=_grid_cols(cfg.n_samples), scale=2)
+
+
+def _grid_cols(n: int) -> int:
+    return 10 if n % 10 == 0 else max(1, int(math.ceil(math.sqrt(n))))
+
+
+def _finish(cfg, mcfg, recipe, state, run_dir, image_shape, num_classes, train_data) -> dict:
+    frames = sorted((run_dir / "samples").glob("epoch_*.png"))
+    visuals.save_evolution_gif(frames, run_dir / "evolution.gif")
+    visuals.save_loss_plot(state["history"], run_dir / "losses.png", title=f"{cfg.model} on {cfg.dataset}")
+    atomic_save({"format": CHECKPOINT_FORMAT, "model_name": cfg.model, "model_config": asdict(mcfg),
+                 "image_shape": list(image_shape), "num_classes": num_classes, "weights": recipe.weights()},
+                run_dir / "model.pt")
+    metrics = {
+        "model": cfg.model,
+        "dataset": cfg.dataset,
+        "train_images": len(train_data),
+        "epochs_done": state["epoch"],
+        "steps": state["step"],
+        "train_seconds": round(state["train_seconds"], 1),
+        "final": state["epochs"][-1] if state["epochs"] else {},
+        "per_epoch": state["epochs"],
+        "train_config": asdict(cfg),
+        "model_config": asdict(mcfg),
+        "threads": torch.get_num_threads(),
+    }
+    atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2, default=str) + "\n")
+    write_manifest(run_dir / "manifest.json", [run_dir / "model.pt", run_dir / "checkpoint.pt"],
+                   kind=f"forensics/{cfg.model}", command=cfg.command or " ".join(sys.argv),
+                   data={"dataset": cfg.dataset, "train_images": len(train_data)},
+                   metrics=metrics["final"], train_seconds=metrics["train_seconds"])
+    return metrics
+
+
+def _mean(rows: list[dict]) -> dict[str, float]:
+    keys = {k for r in rows for k in r}
+    return {f"train_{k}": round(sum(r[k] for r in rows if k in r) / max(1, sum(k in r for r in rows)), 5) for k in sorted(keys)}
+
+
+def _fmt(metrics: dict[str, Any]) -> str:
+    return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items())
