@@ -1,0 +1,304 @@
+"""The detector's model bundle: one folder with everything scoring needs, checksummed.
+
+    BUNDLE/pixelcnn/model.pt     weights copied from a train-generators run folder
+    BUNDLE/dcgan/model.pt
+    BUNDLE/fcgan/model.pt
+    BUNDLE/combiner.json         the fitted combiner: scaler, logistic regression, Platt map
+    BUNDLE/human_reference.json  each signal's distribution on human calibration images
+    BUNDLE/ablation.json, ablation.md   held-out metrics of every signal and the ensemble
+    BUNDLE/manifest.json         SHA-256 of every file, training commands, data checksums, metrics
+
+The combiner is stored as plain numbers, never pickled: a bundle may come from anywhere,
+and unpickling an sklearn object runs whatever code the file names. Rebuilding the
+predictor from its arrays takes a dozen lines and loads nothing executable.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from forensics.checkpoint import atomic_write_text, read_manifest, sha256_file, write_manifest
+from forensics.errors import CheckpointError, ForensicsError
+
+from .signals import ALL_SIGNALS, FRAME, DetectorModels
+
+MODEL_NAMES = ("pixelcnn", "dcgan", "fcgan")
+COMBINER_FILE = "combiner.json"
+REFERENCE_FILE = "human_reference.json"
+ABLATION_FILES = ("ablation.json", "ablation.md")
+MANIFEST_FILE = "manifest.json"
+BUNDLE_KIND = "forensics/detector-bundle"
+COMBINER_FORMAT = "forensics-combiner-v1"
+REFERENCE_FORMAT = "forensics-human-reference-v1"
+DEFAULT_BUNDLE = Path(__file__).parent / "bundle"
+Z_CLIP = 20.0  # standardised signals are clipped here: one absurd value must not give inf/nan
+
+BUILD_HINT = (
+    "Build one with:\n"
+    "  forensics train-generators -m pixelcnn -m dcgan -m fcgan --out runs/default\n"
+    "  forensics calibrate --run runs/default --out {path}\n"
+    "or point --models at an existing bundle folder."
+)
+
+
+# --------------------------------------------------------------------------- the combiner
+
+
+@dataclass
+class Combiner:
+    """standardise -> logistic regression -> Platt calibration, as plain arrays.
+
+    p_machine = sigmoid(a * (coef . z + intercept) + b), z = clip((x - mean) / scale).
+    Platt rather than isotonic: two numbers, monotone and smooth, so nearby inputs get
+    nearby probabilities and no flat steps tie unrelated images.
+    """
+
+    signals: list[str]
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+    platt_a: float
+    platt_b: float
+    info: dict = field(default_factory=dict)  # how it was fitted (counts, chosen signal set, ...)
+
+    def matrix(self, signals: dict[str, np.ndarray]) -> np.ndarray:
+        """The combiner's inputs [B, k] in its own signal order, float64."""
+        return np.stack([np.asarray(signals[name], dtype=np.float64) for name in self.signals], axis=1)
+
+    def standardise(self, x: np.ndarray) -> np.ndarray:
+        z = (np.asarray(x, dtype=np.float64) - self.mean) / self.scale
+        return np.clip(np.nan_to_num(z, nan=0.0, posinf=Z_CLIP, neginf=-Z_CLIP), -Z_CLIP, Z_CLIP)
+
+    def contributions(self, x: np.ndarray) -> np.ndarray:
+        """coef_j * z_j [B, k]: how far each signal pushes towards machine (>0) or human (<0),
+        relative to the average calibration image."""
+        return self.standardise(x) * self.coef
+
+    def decision(self, x: np.ndarray) -> np.ndarray:
+        # Column by column in a fixed order, so a row's result never depends on the others.
+        parts = self.contributions(x)
+        total = np.full(parts.shape[0], self.intercept, dtype=np.float64)
+        for j in range(parts.shape[1]):
+            total = total + parts[:, j]
+        return total
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """p_machine [B] for inputs [B, k]."""
+        t = self.platt_a * self.decision(x) + self.platt_b
+        return 1.0 / (1.0 + np.exp(-np.clip(t, -500, 500)))
+
+    def to_dict(self) -> dict:
+        return {
+            "format": COMBINER_FORMAT,
+            "signals": list(self.signals),
+            "scaler": {"mean": self.mean.tolist(), "scale": self.scale.tolist()},
+            "logistic_regression": {"coef": self.coef.tolist(), "intercept": float(self.intercept)},
+            "calibration": {"method": "platt", "a": float(self.platt_a), "b": float(self.platt_b)},
+            "info": self.info,
+        }
+
+    def to_json(self) -> str:
+        # json writes floats with repr(), which reads back to the identical double.
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+    @classmethod
+    def from_dict(cls, d: Any, source: str = COMBINER_FILE) -> "Combiner":
+        try:
+            if d.get("format") != COMBINER_FORMAT:
+                raise ValueError(f"format is {d.get('format')!r}, expected {COMBINER_FORMAT!r}")
+            signals = [str(s) for s in d["signals"]]
+            unknown = sorted(set(signals) - set(ALL_SIGNALS))
+            if unknown or not signals:
+                raise ValueError(f"unknown signals {unknown}" if unknown else "no signals")
+            arrays = [np.asarray(v, dtype=np.float64) for v in
+                      (d["scaler"]["mean"], d["scaler"]["scale"], d["logistic_regression"]["coef"])]
+            if any(a.shape != (len(signals),) for a in arrays):
+                raise ValueError("scaler and coefficients must have one number per signal")
+            cal = d["calibration"]
+            if cal.get("method") != "platt":
+                raise ValueError(f"calibration method {cal.get('method')!r} is not supported")
+            scalars = [float(d["logistic_regression"]["intercept"]), float(cal["a"]), float(cal["b"])]
+            if not all(np.isfinite(a).all() for a in arrays) or not all(map(math.isfinite, scalars)):
+                raise ValueError("non-finite parameters")
+            if (arrays[1] <= 0).any():
+                raise ValueError("scaler scales must be positive")
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise CheckpointError(f"{source}: not a valid combiner ({type(exc).__name__}: {exc})") from None
+        return cls(signals, arrays[0], arrays[1], arrays[2], scalars[0], scalars[1], scalars[2], dict(d.get("info") or {}))
+
+    @classmethod
+    def from_json(cls, text: str, source: str = COMBINER_FILE) -> "Combiner":
+        try:
+            d = json.loads(text)
+        except ValueError as exc:
+            raise CheckpointError(f"{source}: not valid JSON ({exc})") from None
+        return cls.from_dict(d, source)
+
+
+# --------------------------------------------------------------------------- human reference
+
+
+@dataclass
+class HumanReference:
+    """Per signal, the 0th..100th percentiles of its value on human calibration images."""
+
+    quantiles: dict[str, np.ndarray]
+    counts: dict[str, int]
+
+    LEVELS = np.linspace(0.0, 100.0, 101)
+
+    @classmethod
+    def fit(cls, signals: dict[str, np.ndarray]) -> "HumanReference":
+        q = {name: np.percentile(np.asarray(v, dtype=np.float64), cls.LEVELS) for name, v in signals.items()}
+        return cls(q, {name: int(len(v)) for name, v in signals.items()})
+
+    def percentile(self, name: str, values: np.ndarray) -> np.ndarray:
+        """Share of human calibration images (0..100) whose signal is below ``values``."""
+        q, levels = self.quantiles[name], self.LEVELS
+        v = np.asarray(values, dtype=np.float64)
+        between = np.interp(v, q, levels, left=0.0, right=100.0)
+        first, last = np.searchsorted(q, v, "left"), np.searchsorted(q, v, "right") - 1
+        # A value equal to a flat run of quantiles (a signal with ties) gets the run's middle.
+        tied = (last >= first)
+        middle = (levels[np.clip(first, 0, 100)] + levels[np.clip(last, 0, 100)]) / 2
+        return np.where(tied, middle, between)
+
+    def to_json(self) -> str:
+        return json.dumps({
+            "format": REFERENCE_FORMAT,
+            "levels": self.LEVELS.tolist(),
+            "signals": {n: {"quantiles": q.tolist(), "count": self.counts[n]} for n, q in self.quantiles.items()},
+        }, indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, source: str = REFERENCE_FILE) -> "HumanReference":
+        try:
+            d = json.loads(text)
+            if d.get("format") != REFERENCE_FORMAT:
+                raise ValueError(f"format is {d.get('format')!r}, expected {REFERENCE_FORMAT!r}")
+            q, counts = {}, {}
+            for name, entry in d["signals"].items():
+                values = np.asarray(entry["quantiles"], dtype=np.float64)
+                if values.shape != cls.LEVELS.shape or not np.isfinite(values).all() or (np.diff(values) < 0).any():
+                    raise ValueError(f"{name}: expected {len(cls.LEVELS)} finite increasing quantiles")
+                q[name], counts[name] = values, int(entry["count"])
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise CheckpointError(f"{source}: not a valid human reference ({type(exc).__name__}: {exc})") from None
+        return cls(q, counts)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+@dataclass
+class Bundle:
+    path: Path
+    models: DetectorModels
+    combiner: Combiner
+    reference: HumanReference
+    manifest: dict
+
+
+def load_models(folder: str | Path, device: str = "cpu") -> DetectorModels:
+    """The three models from FOLDER/<name>/model.pt (a run folder or a bundle), weights only."""
+    from generators.train import load_weights
+
+    folder = Path(folder)
+    loaded = {}
+    for name in MODEL_NAMES:
+        recipe = load_weights(folder / name, device=device)  # CheckpointError if missing or unsafe
+        loaded[name] = recipe.model if name == "pixelcnn" else recipe.gan
+    pixelcnn = loaded["pixelcnn"].eval()
+    cfg = pixelcnn.cfg
+    if cfg.image_channels != 1 or cfg.image_size != FRAME:
+        raise CheckpointError(f"{folder / 'pixelcnn'}: models {cfg.image_channels}x{cfg.image_size}x{cfg.image_size} "
+                              f"images; the detector needs 1x{FRAME}x{FRAME} digits")
+    for name in ("dcgan", "fcgan"):
+        if tuple(loaded[name].image_shape) != (1, FRAME, FRAME):
+            raise CheckpointError(f"{folder / name}: models {loaded[name].image_shape} images, not 1x{FRAME}x{FRAME}")
+    return DetectorModels(pixelcnn, loaded["dcgan"], loaded["fcgan"])
+
+
+def load_bundle(path: str | Path | None = None, device: str = "cpu") -> Bundle:
+    """Verify every file of a bundle against its manifest, then load it (CheckpointError if not)."""
+    path = Path(path) if path is not None else DEFAULT_BUNDLE
+    manifest_path = path / MANIFEST_FILE
+    if not manifest_path.is_file():
+        what = "does not exist" if not path.exists() else f"has no {MANIFEST_FILE} (not a bundle, or an unfinished one)"
+        raise CheckpointError(f"no detector bundle at {path}: the folder {what}.\n" + BUILD_HINT.format(path=path))
+    manifest = read_manifest(manifest_path, verify=True)  # checks combiner.json, human_reference.json, ...
+    if manifest.get("kind") != BUNDLE_KIND:
+        raise CheckpointError(f"{manifest_path}: not a detector bundle manifest (kind {manifest.get('kind')!r})")
+    listed = manifest.get("files", {})
+    for name in (COMBINER_FILE, REFERENCE_FILE):
+        if name not in listed:
+            raise CheckpointError(f"{manifest_path}: does not list {name}, so it cannot be verified")
+    _verify_model_files(path, manifest)
+    combiner = Combiner.from_json(_read(path / COMBINER_FILE), str(path / COMBINER_FILE))
+    reference = HumanReference.from_json(_read(path / REFERENCE_FILE), str(path / REFERENCE_FILE))
+    missing = sorted(set(ALL_SIGNALS) - set(reference.quantiles))
+    if missing:
+        raise CheckpointError(f"{path / REFERENCE_FILE}: no reference for signals {missing}")
+    return Bundle(path, load_models(path, device), combiner, reference, manifest)
+
+
+def _verify_model_files(path: Path, manifest: dict) -> None:
+    # write_manifest keys its "files" by base name, and all three models are "model.pt",
+    # so their checksums travel under "model_files", keyed by path inside the bundle.
+    entries = manifest.get("model_files", {})
+    for name in MODEL_NAMES:
+        rel = f"{name}/model.pt"
+        f = path / rel
+        if rel not in entries:
+            raise CheckpointError(f"{path / MANIFEST_FILE}: does not list {rel}, so it cannot be verified")
+        if not f.is_file():
+            raise CheckpointError(f"{f}: listed in {MANIFEST_FILE} but missing")
+        if sha256_file(f) != entries[rel].get("sha256"):
+            raise CheckpointError(f"{f}: checksum does not match {MANIFEST_FILE}: the file was changed or damaged")
+
+
+def _read(f: Path) -> str:
+    try:
+        return f.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{f}: unreadable ({exc})") from None
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def write_bundle(out: str | Path, run_dir: str | Path, combiner: Combiner, reference: HumanReference,
+                 ablation_json: str, ablation_md: str, **info: Any) -> Path:
+    """Copy the run's models into OUT and write the bundle's files, the manifest last.
+
+    The old manifest goes first, so a bundle interrupted half-way fails to load with
+    "no manifest" instead of mixing old and new files.
+    """
+    out, run_dir = Path(out), Path(run_dir)
+    if out.resolve() == run_dir.resolve():
+        raise ForensicsError(f"--out {out} is the run folder itself; choose another folder for the bundle")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MANIFEST_FILE).unlink(missing_ok=True)
+    model_files = {}
+    for name in MODEL_NAMES:
+        target = out / name / "model.pt"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(".model.pt.tmp")
+        shutil.copyfile(run_dir / name / "model.pt", tmp)
+        tmp.replace(target)
+        model_files[f"{name}/model.pt"] = {"sha256": sha256_file(target), "bytes": target.stat().st_size}
+    atomic_write_text(out / COMBINER_FILE, combiner.to_json())
+    atomic_write_text(out / REFERENCE_FILE, reference.to_json())
+    atomic_write_text(out / ABLATION_FILES[0], ablation_json)
+    atomic_write_text(out / ABLATION_FILES[1], ablation_md)
+    files = [out / COMBINER_FILE, out / REFERENCE_FILE, *(out / f for f in ABLATION_FILES)]
+    write_manifest(out / MANIFEST_FILE, files, kind=BUNDLE_KIND, model_files=model_files, **info)
+    return out

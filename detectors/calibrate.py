@@ -1,0 +1,416 @@
+"""Calibration: a labelled set of human and machine digits, the combiner fitted on half of
+it, and an ablation of every signal measured on the other half.
+
+human   = held-out MNIST test images (the generators train on the train split only)
+machine = samples of all three generators: class-conditional PixelCNN samples of every
+          digit in turn, DCGAN and FC-GAN samples
+Each image also gets a random print-and-scan twin (detectors.printscan), human and machine
+alike, and every image, twin or not, goes through forensics.preprocess exactly as a scan
+would at scoring time. The split is 50/50, stratified by source, and an image and its
+twin always land on the same side (otherwise the held-out half would hold near-copies of
+fitted images).
+
+The combiner (standardise -> logistic regression -> Platt) sees the fit half only; Platt's
+two numbers are fitted on out-of-fold decision values, not on the values the regression
+was fitted to, which would be over-confident. Classes are weighted equally, so p_machine
+is calibrated for a 50/50 prior.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from forensics.checkpoint import read_manifest, sha256_file
+from forensics.data import BUILTIN, RAW_FILES, load_dataset, resolve_data_root
+from forensics.errors import CheckpointError, ForensicsError
+from forensics.preprocess import preprocess_image
+
+from . import printscan
+from .bundle import MODEL_NAMES, Combiner, HumanReference, load_models, write_bundle
+from .signals import ALL_SIGNALS, REQUIRED_SIGNALS, DetectorModels, compute_signals
+
+GENERATORS = MODEL_NAMES  # the machine sources, one per trained generator
+SOURCES = ("human", *GENERATORS)
+CONDITIONS = ("clean", "printscan")
+LR_C = 1.0  # L2 strength of the logistic regression; the inputs are standardised
+CV_FOLDS = 5
+EXTRA_SIGNALS_MIN_GAIN = 0.01  # extras must cut cross-validated log-loss by 1% to be kept
+MAX_FPR = 0.01
+
+
+@dataclass
+class CalibrationSet:
+    """Preprocessed frames with where each came from. Rows of one base image share a group."""
+
+    images: np.ndarray  # uint8 [N, 28, 28]
+    source: np.ndarray  # str [N], one of SOURCES
+    condition: np.ndarray  # str [N], "clean" or "printscan"
+    group: np.ndarray  # int [N]
+    dropped: dict  # "source/condition" -> frames preprocessing found no ink in
+
+    @property
+    def is_machine(self) -> np.ndarray:
+        return (self.source != "human").astype(np.int64)
+
+
+# --------------------------------------------------------------------------- the data
+
+
+def _progress(console: Console | None) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TimeRemainingColumn(), console=console, disable=console is None, transient=False)
+
+
+def sample_generator(models: DetectorModels, name: str, n: int, generator: torch.Generator, batch: int,
+                     progress: Progress | None = None) -> np.ndarray:
+    """n samples of one generator as uint8 [n, 28, 28]; the PixelCNN draws every digit in turn."""
+    task = progress.add_task(f"sampling {name}", total=n) if progress else None
+    parts, done = [], 0
+    while done < n:
+        k = min(batch, n - done)
+        if name == "pixelcnn":
+            model = models.pixelcnn.eval()
+            classes = int(model.cfg.num_classes)
+            y = (torch.arange(done, done + k) % classes).to(models.device) if classes else None
+            x = model.sample(k, y=y, generator=generator)
+        else:
+            x = getattr(models, name).sample(k, generator=generator)
+        parts.append(x.cpu()[:, 0].numpy())
+        done += k
+        if progress:
+            progress.advance(task, k)
+    return np.concatenate(parts) if parts else np.zeros((0, 28, 28), np.uint8)
+
+
+def build_calibration_set(models: DetectorModels, human: np.ndarray, per_generator: int, seed: int = 0,
+                          sample_batch: int = 100, progress: Progress | None = None) -> CalibrationSet:
+    """Human frames (as given) and per_generator samples of each generator, each preprocessed
+    and each with a preprocessed print-and-scan twin."""
+    rng = np.random.default_rng(seed)
+    g = torch.Generator(device=models.device).manual_seed(seed)
+    bases = [("human", np.asarray(human, dtype=np.uint8))]
+    for name in GENERATORS:
+        bases.append((name, sample_generator(models, name, per_generator, g, sample_batch, progress)))
+    total = sum(len(frames) for _, frames in bases)
+    task = progress.add_task("preprocess + print-and-scan", total=total) if progress else None
+    images, source, condition, group = [], [], [], []
+    dropped = {f"{s}/{c}": 0 for s in SOURCES for c in CONDITIONS}
+    gid = 0
+    for name, frames in bases:
+        for frame in frames:
+            versions = (("clean", _preprocess_or_none(frame)), ("printscan", printscan.augment([frame], rng)[0]))
+            for cond, out in versions:
+                if out is None:
+                    dropped[f"{name}/{cond}"] += 1
+                    continue
+                images.append(out)
+                source.append(name)
+                condition.append(cond)
+                group.append(gid)
+            gid += 1
+            if progress:
+                progress.advance(task)
+    return CalibrationSet(np.stack(images).astype(np.uint8), np.array(source), np.array(condition),
+                          np.array(group, dtype=np.int64), dropped)
+
+
+def _preprocess_or_none(frame: np.ndarray) -> np.ndarray | None:
+    from PIL import Image
+
+    from forensics.errors import InputError
+
+    try:
+        return preprocess_image(Image.fromarray(np.asarray(frame, dtype=np.uint8)))
+    except InputError:  # e.g. a blank GAN sample: no ink to find
+        return None
+
+
+def signal_table(images: np.ndarray, models: DetectorModels, batch: int = 256,
+                 progress: Progress | None = None) -> dict[str, np.ndarray]:
+    """compute_signals over many frames in batches; scalar signals only."""
+    task = progress.add_task("signals", total=len(images)) if progress else None
+    parts: dict[str, list] = {name: [] for name in ALL_SIGNALS}
+    for start in range(0, len(images), batch):
+        sig = compute_signals(images[start : start + batch], models)
+        for name in ALL_SIGNALS:
+            parts[name].append(sig[name])
+        if progress:
+            progress.advance(task, min(batch, len(images) - start))
+    return {name: np.concatenate(v) if v else np.zeros(0) for name, v in parts.items()}
+
+
+def split_fit(cal: CalibrationSet, seed: int = 0, fraction: float = 0.5) -> np.ndarray:
+    """Boolean mask of the fit rows: ``fraction`` of each source's groups, the rest held out."""
+    rng = np.random.default_rng(seed + 1)
+    fit_groups = []
+    for name in SOURCES:
+        groups = np.unique(cal.group[cal.source == name])
+        rng.shuffle(groups)
+        fit_groups.append(groups[: int(round(len(groups) * fraction))])
+    return np.isin(cal.group, np.concatenate(fit_groups))
+
+
+# --------------------------------------------------------------------------- the combiner
+
+
+def _standardiser(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    return mean, np.where(scale > 1e-12, scale, 1.0)
+
+
+def _fit_lr(x: np.ndarray, y: np.ndarray):
+    from sklearn.linear_model import LogisticRegression
+
+    mean, scale = _standardiser(x)
+    lr = LogisticRegression(C=LR_C, class_weight="balanced", max_iter=5000)
+    lr.fit(np.clip((x - mean) / scale, -20, 20), y)
+    return mean, scale, lr
+
+
+def _oof_decision(x: np.ndarray, y: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Out-of-fold logistic-regression decision values (folds keep a group together)."""
+    from sklearn.model_selection import GroupKFold
+
+    folds = min(CV_FOLDS, len(np.unique(groups)))
+    out = np.zeros(len(y))
+    for train, test in GroupKFold(n_splits=folds).split(x, y, groups):
+        mean, scale, lr = _fit_lr(x[train], y[train])
+        out[test] = lr.decision_function(np.clip((x[test] - mean) / scale, -20, 20))
+    return out
+
+
+def _balanced_weights(y: np.ndarray) -> np.ndarray:
+    counts = np.bincount(y, minlength=2).astype(np.float64)
+    return (len(y) / (2 * np.maximum(counts, 1)))[y]
+
+
+def _log_loss(y: np.ndarray, decision: np.ndarray) -> float:
+    p = 1.0 / (1.0 + np.exp(-decision))
+    eps = 1e-12
+    losses = -(y * np.log(p + eps) + (1 - y) * np.log(1 - p + eps))
+    return float(np.average(losses, weights=_balanced_weights(y)))
+
+
+def fit_combiner(signals: dict[str, np.ndarray], y: np.ndarray, groups: np.ndarray,
+                 names: tuple[str, ...] | list[str], info: dict | None = None) -> Combiner:
+    """standardise -> logistic regression on all rows; Platt on out-of-fold decisions."""
+    from sklearn.linear_model import LogisticRegression
+
+    names = list(names)
+    x = np.stack([signals[n] for n in names], axis=1).astype(np.float64)
+    oof = _oof_decision(x, y, groups)
+    platt = LogisticRegression(C=1e6, max_iter=5000)  # two free numbers: no need to regularise
+    platt.fit(oof[:, None], y, sample_weight=_balanced_weights(y))
+    mean, scale, lr = _fit_lr(x, y)
+    return Combiner(names, mean, scale, lr.coef_[0].astype(np.float64), float(lr.intercept_[0]),
+                    float(platt.coef_[0, 0]), float(platt.intercept_[0]), dict(info or {}))
+
+
+def choose_signals(signals: dict[str, np.ndarray], y: np.ndarray, groups: np.ndarray) -> tuple[str, dict]:
+    """"required" or "all": the extras are kept only if they cut cross-validated log-loss."""
+    losses = {}
+    for key, names in (("required", REQUIRED_SIGNALS), ("all", ALL_SIGNALS)):
+        x = np.stack([signals[n] for n in names], axis=1)
+        losses[key] = _log_loss(y, _oof_decision(x, y, groups))
+    chosen = "all" if losses["all"] < losses["required"] * (1 - EXTRA_SIGNALS_MIN_GAIN) else "required"
+    return chosen, {"cv_log_loss": losses, "min_relative_gain": EXTRA_SIGNALS_MIN_GAIN, "chosen": chosen}
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def tpr_at_fpr(y: np.ndarray, score: np.ndarray, max_fpr: float = MAX_FPR) -> float:
+    """The highest true-positive rate at a threshold whose false-positive rate is <= max_fpr."""
+    from sklearn.metrics import roc_curve
+
+    fpr, tpr, _ = roc_curve(y, score)
+    return float(tpr[fpr <= max_fpr].max())
+
+
+def metrics(y: np.ndarray, score: np.ndarray) -> dict[str, Any]:
+    """AUROC, average precision and TPR at 1% FPR of ``score`` (higher = machine)."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    y = np.asarray(y).astype(np.int64)
+    out: dict[str, Any] = {"n_human": int((y == 0).sum()), "n_machine": int((y == 1).sum())}
+    if out["n_human"] == 0 or out["n_machine"] == 0:
+        return {**out, "auroc": None, "average_precision": None, "tpr_at_1pct_fpr": None}
+    score = np.nan_to_num(np.asarray(score, dtype=np.float64), nan=0.0, posinf=1e300, neginf=-1e300)
+    return {**out, "auroc": float(roc_auc_score(y, score)), "average_precision": float(average_precision_score(y, score)),
+            "tpr_at_1pct_fpr": tpr_at_fpr(y, score)}
+
+
+def _direction(y: np.ndarray, values: np.ndarray) -> float:
+    """+1 if higher values mean machine on these rows, else -1."""
+    from sklearn.metrics import roc_auc_score
+
+    return 1.0 if roc_auc_score(y, values) >= 0.5 else -1.0
+
+
+def ablation(sig: dict[str, np.ndarray], cal: CalibrationSet, fit: np.ndarray, combiners: dict[str, Combiner],
+             chosen: str, selection: dict) -> dict:
+    """Held-out metrics of each signal alone and of each ensemble, over all generators and per
+    generator; leave-one-generator-out for the chosen ensemble; both conditions separately."""
+    y = cal.is_machine
+    held = ~fit
+    directions = {n: _direction(y[fit], sig[n][fit]) for n in ALL_SIGNALS}
+    scores = {n: directions[n] * sig[n] for n in ALL_SIGNALS}
+    for key, comb in combiners.items():
+        scores[f"ensemble_{key}"] = comb.predict_proba(comb.matrix(sig))
+    subsets = {"all_generators": held & np.isin(cal.source, ["human", *GENERATORS])}
+    subsets.update({g: held & np.isin(cal.source, ["human", g]) for g in GENERATORS})
+    table = {sub: {name: metrics(y[mask], s[mask]) for name, s in scores.items()} for sub, mask in subsets.items()}
+    by_condition = {c: metrics(y[held & (cal.condition == c)], scores[f"ensemble_{chosen}"][held & (cal.condition == c)])
+                    for c in CONDITIONS}
+    names = combiners[chosen].signals
+    logo = {}
+    for g in GENERATORS:
+        train = fit & (cal.source != g)
+        comb = fit_combiner({n: sig[n][train] for n in names}, y[train], cal.group[train], names)
+        test = held & np.isin(cal.source, ["human", g])
+        logo[g] = metrics(y[test], comb.predict_proba(comb.matrix({n: sig[n][test] for n in names})))
+    counts = {f"{s}/{part}": int(((cal.source == s) & mask).sum()) for s in SOURCES
+              for part, mask in (("fit", fit), ("heldout", held))}
+    return {
+        "note": "metrics on the held-out half; single signals are oriented on the fit half "
+                "(direction +1: higher means machine)",
+        "directions": directions,
+        "selected": chosen,
+        "selected_signals": list(names),
+        "selection": selection,
+        "counts": counts,
+        "dropped_no_ink": cal.dropped,
+        "heldout": table,
+        "heldout_by_condition": by_condition,
+        "leave_one_generator_out": logo,
+    }
+
+
+def ablation_markdown(ab: dict) -> str:
+    """The ablation as Markdown tables (one per metric) for humans."""
+    subsets = list(ab["heldout"])
+    rows = list(ab["heldout"][subsets[0]])
+    lines = ["# Detector ablation (held-out half)", "",
+             f"Combiner uses the **{ab['selected']}** signal set: {', '.join(ab['selected_signals'])}.",
+             "Cross-validated log-loss on the fit half: " +
+             ", ".join(f"{k} {v:.4f}" for k, v in ab["selection"]["cv_log_loss"].items()) + ".", ""]
+    for key, title in (("auroc", "AUROC"), ("average_precision", "Average precision"),
+                       ("tpr_at_1pct_fpr", "TPR at 1% FPR")):
+        lines += [f"## {title}", "", "| signal | dir | " + " | ".join(f"human vs {s}" for s in subsets) + " |",
+                  "|---|---|" + "---|" * len(subsets)]
+        for row in rows:
+            d = ab["directions"].get(row)
+            cells = [_fmt(ab["heldout"][s][row][key]) for s in subsets]
+            lines.append(f"| {row} | {'' if d is None else ('+' if d > 0 else '-')} | " + " | ".join(cells) + " |")
+        lines.append("")
+    lines += ["## Leave one generator out (chosen ensemble fitted without it)", "",
+              "| held-out generator | AUROC | AP | TPR at 1% FPR |", "|---|---|---|---|"]
+    for g, m in ab["leave_one_generator_out"].items():
+        lines.append(f"| {g} | {_fmt(m['auroc'])} | {_fmt(m['average_precision'])} | {_fmt(m['tpr_at_1pct_fpr'])} |")
+    lines += ["", "## Chosen ensemble by condition", "", "| condition | AUROC | AP | TPR at 1% FPR | human | machine |",
+              "|---|---|---|---|---|---|"]
+    for c, m in ab["heldout_by_condition"].items():
+        lines.append(f"| {c} | {_fmt(m['auroc'])} | {_fmt(m['average_precision'])} | {_fmt(m['tpr_at_1pct_fpr'])} "
+                     f"| {m['n_human']} | {m['n_machine']} |")
+    dropped = ", ".join(f"{k} {v}" for k, v in ab["dropped_no_ink"].items() if v) or "none"
+    lines += ["", "Counts: " + ", ".join(f"{k} {v}" for k, v in ab["counts"].items()),
+              "", f"Dropped (no ink after preprocessing): {dropped}", ""]
+    return "\n".join(lines)
+
+
+def _fmt(v) -> str:
+    return "n/a" if v is None else f"{v:.3f}"
+
+
+# --------------------------------------------------------------------------- the whole job
+
+
+def _run_info(run_dir: Path) -> dict:
+    """Per model: the run manifest's command, data and metrics, after checking model.pt against it."""
+    info = {}
+    for name in MODEL_NAMES:
+        folder = run_dir / name
+        manifest = read_manifest(folder / "manifest.json", verify=False)  # checkpoint.pt need not be there
+        listed = manifest.get("files", {}).get("model.pt", {}).get("sha256")
+        actual = sha256_file(folder / "model.pt") if (folder / "model.pt").is_file() else None
+        if actual is None:
+            raise CheckpointError(f"{folder / 'model.pt'}: not found; train it with forensics train-generators -m {name}")
+        if listed and listed != actual:
+            raise CheckpointError(f"{folder / 'model.pt'}: checksum does not match {folder / 'manifest.json'}: "
+                                  f"the file was changed or damaged")
+        info[name] = {k: manifest.get(k) for k in ("command", "data", "metrics", "train_seconds", "created")}
+        info[name]["model_sha256"] = actual
+    return info
+
+
+def data_checksums(dataset: str, data_dir: str | None) -> dict[str, str]:
+    """SHA-256 of the data set's raw files as found on disk (which train/test data was used)."""
+    folder = resolve_data_root(data_dir) / BUILTIN[dataset] / "raw"
+    out = {}
+    for name in RAW_FILES:
+        for candidate in (folder / name, folder / f"{name}.gz"):
+            if candidate.is_file():
+                out[candidate.name] = sha256_file(candidate)
+                break
+    return out
+
+
+def calibrate(run_dir: str | Path, out_dir: str | Path, per_generator: int = 2000, seed: int = 0,
+              data_dir: str | None = None, device: str = "cpu", sample_batch: int = 100, signal_batch: int = 256,
+              console: Console | None = None, command: str | None = None) -> dict:
+    """Build the calibration set from RUN_DIR's models, fit the combiner, write the bundle to OUT_DIR.
+
+    Returns the ablation dict (also written as OUT_DIR/ablation.json and ablation.md).
+    """
+    if per_generator < 10:
+        raise ForensicsError("--per-generator must be at least 10 (the combiner needs both halves of each source)")
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    training = _run_info(run_dir)
+    dataset = str((training["pixelcnn"].get("data") or {}).get("dataset") or "mnist").lower()
+    if dataset not in BUILTIN:
+        raise ForensicsError(f"the PixelCNN was trained on {dataset!r}; calibration needs a built-in data set's "
+                             f"test split ({', '.join(BUILTIN)}) as the human images")
+    torch.manual_seed(seed)
+    models = load_models(run_dir, device)
+    test = load_dataset(dataset, train=False, data_dir=data_dir, download=False)
+    rng = np.random.default_rng(seed)
+    n_human = min(len(test), len(GENERATORS) * per_generator)  # as many human as machine images
+    human = test.images[np.sort(rng.choice(len(test), n_human, replace=False)), 0].numpy()
+
+    with _progress(console) as progress:
+        cal = build_calibration_set(models, human, per_generator, seed, sample_batch, progress)
+        sig = signal_table(cal.images, models, signal_batch, progress)
+    if console:
+        console.print("fitting the combiner", highlight=False)
+    fit = split_fit(cal, seed)
+    y = cal.is_machine
+    fit_sig = {n: v[fit] for n, v in sig.items()}
+    chosen, selection = choose_signals(fit_sig, y[fit], cal.group[fit])
+    fit_info = {"fit_rows": int(fit.sum()), "seed": seed, "per_generator": per_generator, "prior": "balanced (50/50)"}
+    combiners = {key: fit_combiner(fit_sig, y[fit], cal.group[fit], names, {**fit_info, "signal_set": key})
+                 for key, names in (("required", REQUIRED_SIGNALS), ("all", ALL_SIGNALS))}
+    ab = ablation(sig, cal, fit, combiners, chosen, selection)
+    human_fit = fit & (cal.source == "human")
+    reference = HumanReference.fit({n: sig[n][human_fit] for n in ALL_SIGNALS})
+    ab_json = json.dumps(ab, indent=2) + "\n"
+    heldout = ab["heldout"]
+    summary = {sub: heldout[sub][f"ensemble_{chosen}"] for sub in heldout}
+    write_bundle(out_dir, run_dir, combiners[chosen], reference, ab_json, ablation_markdown(ab),
+                 command=command or " ".join(["forensics", *sys.argv[1:]]),
+                 calibration={"per_generator": per_generator, "human_images": n_human, "seed": seed,
+                              "dataset": dataset, "human_split": "test", "device": device,
+                              "counts": ab["counts"], "dropped_no_ink": cal.dropped},
+                 data={"dataset": dataset, "sha256": data_checksums(dataset, data_dir)},
+                 training=training,
+                 metrics={"heldout_ensemble": summary, "leave_one_generator_out": ab["leave_one_generator_out"],
+                          "selected_signals": ab["selected_signals"]})
+    return ab

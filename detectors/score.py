@@ -1,0 +1,183 @@
+"""Scoring: preprocessed images -> signals -> calibrated p_machine -> one plain record each.
+
+A record (a dict, JSON-ready):
+
+    file            the input path (None for score_images)
+    status          "ok" | "error"
+    error           the reason, or None
+    verdict         "machine" if p_machine >= t_machine, "human" if <= t_human, else
+                    "uncertain"; also "uncertain" when any re-scan would change the verdict
+    p_machine       calibrated probability (50/50 prior) that a machine made the character
+    p_machine_min, p_machine_max   over the image and its re-scans (= p_machine without stability)
+    stable          True if every re-scan gives the same verdict; None when not checked
+    digit           the PixelCNN's most likely class
+    signals         {name: {"value", "human_percentile"}} for every signal
+    top_signals     up to 3 signal names pushing hardest towards the verdict
+    heatmap         28x28 per-pixel NLL in nats (the strokes the PixelCNN found unlikely)
+    preprocessed    28x28 uint8 frame the models saw
+
+Error records have every key, with None where there is no value. The same image gets
+the same p_machine in any batch (see detectors.signals on fixed-size chunks).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+from forensics.errors import InputError
+from forensics.preprocess import iter_preprocessed
+
+from . import printscan, signals
+from .bundle import Bundle
+from .signals import ALL_SIGNALS, as_batch
+
+DEFAULT_T_MACHINE = 0.8
+DEFAULT_T_HUMAN = 0.2
+TOP_SIGNALS = 3
+RECORD_KEYS = ("file", "status", "error", "verdict", "p_machine", "p_machine_min", "p_machine_max", "stable",
+               "digit", "signals", "top_signals", "heatmap", "preprocessed")
+HEATMAP_DECIMALS = 4  # nats; finer than any colour map shows, and keeps JSON small
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    t_machine: float = DEFAULT_T_MACHINE
+    t_human: float = DEFAULT_T_HUMAN
+
+    def __post_init__(self):
+        if not 0.0 <= self.t_human < self.t_machine <= 1.0:
+            raise ValueError(f"need 0 <= t_human < t_machine <= 1, got t_human={self.t_human}, "
+                             f"t_machine={self.t_machine}")
+
+    def verdict(self, p: np.ndarray) -> np.ndarray:
+        return np.where(p >= self.t_machine, "machine", np.where(p <= self.t_human, "human", "uncertain"))
+
+
+def error_record(file: str | None, reason: str) -> dict:
+    rec = dict.fromkeys(RECORD_KEYS)
+    rec.update(file=file, status="error", error=reason)
+    return rec
+
+
+def p_machine(images, bundle: Bundle) -> np.ndarray:
+    """Calibrated p_machine [B] for preprocessed uint8 images, nothing else."""
+    sig = signals.compute_signals(images, bundle.models)
+    return bundle.combiner.predict_proba(bundle.combiner.matrix(sig))
+
+
+def score_images(images, bundle: Bundle, stability: bool = True, thresholds: Thresholds = Thresholds(),
+                 files: list[str | None] | None = None) -> list[dict]:
+    """Records for preprocessed uint8 images [B, 1, 28, 28] (or [B, 28, 28])."""
+    x = as_batch(images).numpy()[:, 0]
+    b = len(x)
+    if b == 0:
+        return []
+    versions = [x]
+    if stability:
+        # Every image and its re-scans go through the models in one batch.
+        rescanned = np.stack([np.stack(printscan.rescans(frame)) for frame in x])  # [B, R, 28, 28]
+        versions = [x, rescanned.reshape(-1, *x.shape[1:])]
+    frames = np.concatenate(versions).astype(np.uint8)
+    sig = signals.compute_signals(frames, bundle.models)
+    comb = bundle.combiner
+    matrix = comb.matrix(sig)
+    p_all = comb.predict_proba(matrix)
+    p = p_all[:b]
+    verdicts = thresholds.verdict(p)
+    if stability:
+        p_re = p_all[b:].reshape(b, -1)
+        flips = (thresholds.verdict(p_re) != verdicts[:, None]).any(axis=1)
+        p_min, p_max = np.minimum(p, p_re.min(axis=1)), np.maximum(p, p_re.max(axis=1))
+        stable = ~flips
+        verdicts = np.where(flips, "uncertain", verdicts)
+    else:
+        p_min = p_max = p
+        stable = [None] * b
+    contrib = comb.contributions(matrix[:b])
+    percentiles = {n: bundle.reference.percentile(n, sig[n][:b]) for n in ALL_SIGNALS}
+    files = files or [None] * b
+    records = []
+    for i in range(b):
+        records.append({
+            "file": files[i],
+            "status": "ok",
+            "error": None,
+            "verdict": str(verdicts[i]),
+            "p_machine": float(p[i]),
+            "p_machine_min": float(p_min[i]),
+            "p_machine_max": float(p_max[i]),
+            "stable": None if stable[i] is None else bool(stable[i]),
+            "digit": int(sig["digit"][i]) if sig["digit"][i] >= 0 else None,
+            "signals": {n: {"value": float(sig[n][i]), "human_percentile": round(float(percentiles[n][i]), 2)}
+                        for n in ALL_SIGNALS},
+            "top_signals": _top_signals(comb.signals, contrib[i], str(verdicts[i]), float(p[i])),
+            "heatmap": np.round(sig["heatmap"][i], HEATMAP_DECIMALS).tolist(),
+            "preprocessed": x[i].tolist(),
+        })
+    return records
+
+
+def _top_signals(names: list[str], contrib: np.ndarray, verdict: str, p: float) -> list[str]:
+    """The signals pushing hardest towards the verdict (towards the nearer side if uncertain)."""
+    towards_machine = verdict == "machine" or (verdict == "uncertain" and p >= 0.5)
+    push = contrib if towards_machine else -contrib
+    order = np.argsort(-push, kind="stable")
+    return [names[j] for j in order[:TOP_SIGNALS] if push[j] > 0]
+
+
+def score_paths(args: list[str], bundle: Bundle, batch_size: int = 256, stability: bool = True,
+                thresholds: Thresholds = Thresholds()) -> Iterator[dict]:
+    """One record per input named by ``args`` (files, folders, globs), in input order.
+
+    Streams: files are read and preprocessed one at a time and scored ``batch_size`` at a
+    time, so memory stays flat however many files there are. A file that cannot be read or
+    has no ink becomes an error record in its place; so does a batch the models fail on.
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    pending: list[tuple[str, np.ndarray | InputError]] = []
+    for file, frame in iter_preprocessed(args):
+        pending.append((file, frame))
+        if len(pending) >= batch_size:
+            yield from _flush(pending, bundle, stability, thresholds)
+            pending = []
+    yield from _flush(pending, bundle, stability, thresholds)
+
+
+def _flush(pending, bundle: Bundle, stability: bool, thresholds: Thresholds) -> Iterator[dict]:
+    good = [(f, fr) for f, fr in pending if not isinstance(fr, InputError)]
+    scored: dict[int, dict] = {}
+    if good:
+        try:
+            records = score_images(np.stack([fr for _, fr in good]), bundle, stability, thresholds,
+                                   files=[f for f, _ in good])
+        except Exception as exc:  # a model failure must cost this batch's records, not the run
+            records = [error_record(f, f"internal error while scoring ({type(exc).__name__}: {exc})") for f, _ in good]
+        it = iter(records)
+        scored = {i: next(it) for i, (_, fr) in enumerate(pending) if not isinstance(fr, InputError)}
+    for i, (file, frame) in enumerate(pending):
+        yield error_record(file, frame.reason) if isinstance(frame, InputError) else scored[i]
+
+
+# --------------------------------------------------------------------------- flat rows (CSV)
+
+
+def csv_columns() -> list[str]:
+    cols = ["file", "status", "error", "verdict", "p_machine", "p_machine_min", "p_machine_max", "stable", "digit",
+            "top_signals"]
+    for n in ALL_SIGNALS:
+        cols += [n, f"{n}_human_percentile"]
+    return cols
+
+
+def flat_row(record: dict) -> dict:
+    """A record as one flat row with stable columns (no heatmap, no frame)."""
+    row = {k: record.get(k) for k in csv_columns()[:9]}
+    row["top_signals"] = ";".join(record["top_signals"] or []) if record.get("top_signals") is not None else None
+    for n in ALL_SIGNALS:
+        s = (record.get("signals") or {}).get(n) or {}
+        row[n], row[f"{n}_human_percentile"] = s.get("value"), s.get("human_percentile")
+    return row

@@ -1,0 +1,166 @@
+"""Signals: what the forgers' own models say about a batch of preprocessed 28x28 images.
+
+For uint8 images [B, 1, 28, 28] (the MNIST frame from forensics.preprocess) one call of
+``compute_signals`` returns a dict of numpy arrays under stable names:
+
+  dcgan_logit              DCGAN discriminator logit (real > 0)                        [B]
+  fcgan_logit              FC-GAN discriminator logit (real > 0)                       [B]
+  pixelcnn_bpd             PixelCNN NLL of the image, bits/dim, marginalised over
+                           classes: log p(x) = logsumexp_y log p(x|y) + log(1/10)     [B]
+  pixelcnn_best_class_bpd  min_y NLL(x | y), bits/dim                                  [B]
+  complexity_bpd           pixelcnn_bpd - compressed_bpd (Serra et al. 2020): the NLL
+                           less what a generic compressor already finds hard           [B]
+  compressed_bpd           zlib (level 9) length of the 784 raw bytes, bits/dim        [B]
+  class_entropy_bits       entropy of p(y | x) under the PixelCNN                      [B]
+  peak_surprise_nats       mean of the 16 highest per-pixel NLLs (the odd strokes)     [B]
+  heatmap                  per-pixel NLL of the marginal model, nats; sums to the
+                           image's NLL (pixelcnn_bpd * 784 * ln 2)                     [B, 28, 28]
+  digit                    most likely class, argmax_y p(x | y) (-1: no classes)       [B]
+
+The compressor is zlib rather than PNG: PNG's IDAT *is* zlib of the rows, plus ~70 bytes
+of headers and an encoder-chosen row filter; raw zlib drops the constant and the
+encoder heuristics, so the figure depends on the pixels alone.
+
+Cost: the class-conditional PixelCNN runs once per class (10 forwards per chunk of
+images); the GAN discriminators once; nothing else runs a network. With the full-size
+PixelCNN (64 channels, 8 layers) that is ~30 ms per image per class on one CPU core, so
+~0.3 s per image, 98% of scoring time (benchmarks/score_speed.py).
+
+Every model runs on fixed-size chunks of ``CHUNK`` images (the last padded with blank
+frames): CPU kernels pick their algorithm (and so their rounding) by tensor shape, so a
+fixed shape makes an image's signals bit-identical whatever batch it came in.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+REQUIRED_SIGNALS = ("dcgan_logit", "fcgan_logit", "pixelcnn_bpd", "pixelcnn_best_class_bpd", "complexity_bpd")
+EXTRA_SIGNALS = ("compressed_bpd", "class_entropy_bits", "peak_surprise_nats")
+ALL_SIGNALS = REQUIRED_SIGNALS + EXTRA_SIGNALS
+FRAME = 28
+DIMS = FRAME * FRAME
+CHUNK = 8  # images per model call; see the module docstring
+PEAK_PIXELS = 16  # pixels averaged for peak_surprise_nats: about one stroke's worth of odd pixels
+LN2 = math.log(2.0)
+
+
+@dataclass
+class DetectorModels:
+    """The three trained models the signals come from (all in eval mode, on one device)."""
+
+    pixelcnn: torch.nn.Module  # generators.pixelcnn.PixelCNN
+    dcgan: object  # generators.gan.GAN
+    fcgan: object  # generators.gan.GAN
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.pixelcnn.parameters()).device
+
+
+def as_batch(images) -> torch.Tensor:
+    """uint8 images as [B, 1, 28, 28] (also accepts [B, 28, 28] and numpy arrays)."""
+    x = torch.as_tensor(np.asarray(images)) if not isinstance(images, torch.Tensor) else images
+    if x.dtype != torch.uint8:
+        raise TypeError(f"expected uint8 images, got {x.dtype}")
+    if x.dim() == 3:
+        x = x.unsqueeze(1)
+    if x.dim() != 4 or tuple(x.shape[1:]) != (1, FRAME, FRAME):
+        raise ValueError(f"expected images [B, 1, {FRAME}, {FRAME}], got {tuple(x.shape)}")
+    return x.contiguous()
+
+
+@torch.no_grad()
+def compute_signals(images, models: DetectorModels) -> dict[str, np.ndarray]:
+    """All signals for a batch of preprocessed uint8 images (see the module docstring)."""
+    x = as_batch(images)
+    n = x.shape[0]
+    out: dict[str, np.ndarray] = {}
+    if n == 0:
+        for name in ALL_SIGNALS:
+            out[name] = np.zeros(0)
+        out["heatmap"] = np.zeros((0, FRAME, FRAME))
+        out["digit"] = np.zeros(0, dtype=np.int64)
+        return out
+    out["dcgan_logit"] = _chunked(models.dcgan.discriminate, x, models.device).astype(np.float64)
+    out["fcgan_logit"] = _chunked(models.fcgan.discriminate, x, models.device).astype(np.float64)
+    out.update(pixelcnn_signals(models.pixelcnn, x))
+    out["compressed_bpd"] = compressed_bpd(x)
+    out["complexity_bpd"] = out["pixelcnn_bpd"] - out["compressed_bpd"]
+    return {k: out[k] for k in (*ALL_SIGNALS, "heatmap", "digit")}
+
+
+def _chunked(fn, x: torch.Tensor, device: torch.device) -> np.ndarray:
+    """fn over fixed-size chunks of x (last one padded with blank frames); results for x only."""
+    parts = []
+    for start in range(0, x.shape[0], CHUNK):
+        part = x[start : start + CHUNK]
+        k = part.shape[0]
+        if k < CHUNK:
+            part = torch.cat([part, part.new_zeros((CHUNK - k, *part.shape[1:]))])
+        parts.append(fn(part.to(device)).detach().cpu()[:k])
+    return torch.cat(parts).numpy()
+
+
+def class_log_probs(model: torch.nn.Module, x: torch.Tensor) -> np.ndarray:
+    """log p(x_i | x_<i, y) per class and pixel, nats, float64 [B, K, 784] (K = 1 if unconditional)."""
+    model.eval()
+    device = next(model.parameters()).device
+    k = int(model.cfg.num_classes)
+    if k == 0:
+        return _chunked(lambda c: model.log_prob_pixels(c).flatten(1), x, device)[:, None].astype(np.float64)
+    per_class = []
+    for y in range(k):
+        fn = lambda c, y=y: model.log_prob_pixels(c, y=torch.full((c.shape[0],), y, device=device)).flatten(1)  # noqa: E731
+        per_class.append(_chunked(fn, x, device))
+    return np.stack(per_class, axis=1).astype(np.float64)
+
+
+def pixelcnn_signals(model: torch.nn.Module, x: torch.Tensor) -> dict[str, np.ndarray]:
+    """The PixelCNN's signals, its heatmap and its digit from one set of class forwards."""
+    lp = class_log_probs(model, x)  # [B, K, D]
+    b, k, d = lp.shape
+    log_prior = -math.log(k)
+    totals = lp.sum(axis=2)  # log p(x | y)  [B, K]
+    log_px = _logsumexp(totals + log_prior, axis=1)  # log p(x)  [B]
+    # Per-pixel NLL of the marginal model: p(x_i | x_<i) = sum_y p(y | x_<i) p(x_i | x_<i, y),
+    # where p(y | x_<i) is the class posterior after the pixels before i. The terms
+    # telescope, so the heatmap sums exactly to -log p(x).
+    before = np.cumsum(lp, axis=2) - lp  # log p(x_<i | y)
+    joint_before = before + log_prior
+    per_pixel = _logsumexp(joint_before + lp, axis=1) - _logsumexp(joint_before, axis=1)  # [B, D]
+    heatmap = -per_pixel
+    posterior = np.exp(totals + log_prior - log_px[:, None])
+    entropy = -(posterior * np.log2(np.clip(posterior, 1e-300, None))).sum(axis=1)
+    peak = -np.sort(-heatmap, axis=1)[:, :PEAK_PIXELS].mean(axis=1)
+    to_bpd = 1.0 / (d * LN2)
+    return {
+        "pixelcnn_bpd": -log_px * to_bpd,
+        "pixelcnn_best_class_bpd": -totals.max(axis=1) * to_bpd,
+        "class_entropy_bits": entropy,
+        "peak_surprise_nats": peak,
+        "heatmap": heatmap.reshape(b, FRAME, FRAME),
+        "digit": totals.argmax(axis=1).astype(np.int64) if k > 1 else np.full(b, -1, dtype=np.int64),
+    }
+
+
+def _logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
+    m = a.max(axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    return (np.log(np.exp(a - m).sum(axis=axis, keepdims=True)) + m).squeeze(axis)
+
+
+def compressed_bits(frame: np.ndarray) -> int:
+    """Bits zlib (level 9, the maximum) needs for the raw bytes of one uint8 28x28 frame."""
+    return 8 * len(zlib.compress(np.ascontiguousarray(frame, dtype=np.uint8).tobytes(), 9))
+
+
+def compressed_bpd(images) -> np.ndarray:
+    """compressed_bits per image, divided by the 784 dimensions."""
+    x = as_batch(images).numpy()
+    return np.array([compressed_bits(f[0]) for f in x], dtype=np.float64) / DIMS
