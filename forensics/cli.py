@@ -192,3 +192,4 @@ def interpolate(
     save_grid(torch.cat(strips), out, nrow=steps, scale=2)
     err.print(f"wrote {rows} {mode} strips of {steps} {model} images to {escape(str(out))}")
 from . import cli_detect  # noqa: E402,F401  (registers score, calibrate, evaluate)
+from . import cli_report  # noqa: E402,F401  (registers report)
