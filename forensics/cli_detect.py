@@ -111,6 +111,7 @@ def score(
     seed: int = typer.Option(0, help="Seed for torch and numpy. Scoring draws no random numbers (the re-scans are fixed), so results do not depend on it."),
     device: str = typer.Option("cpu", help="cpu or cuda."),
     threads: int = typer.Option(1, help="CPU threads for the models. Chunks of 8 images are small: on a busy machine 2 threads were measured 10x slower than 1."),
+    html: Optional[Path] = typer.Option(None, "--html", help="Also write the HTML report (as `forensics report`) from the same single scoring pass."),
 ) -> None:
     """Score scans as human- or machine-written: verdict, p_machine and the signals behind it."""
     import numpy as np
@@ -139,15 +140,31 @@ def score(
         table.add_column(column, overflow="fold")  # whole paths and names, wrapped, never cut
     records = score_paths(scans, bundle, batch_size=batch_size, stability=stability, thresholds=thresholds)
 
-    def consume(writer: Optional[_Writer]) -> None:
+    def tap(writer: Optional[_Writer]) -> Iterator[dict]:
         for rec in records:
             counts["error" if rec["status"] != "ok" else rec["verdict"]] += 1
             if writer:
                 writer.write(rec)
             if fmt == "table" or (output is not None and table.row_count < MAX_ROWS_WITH_OUTPUT):
                 _table_row(table, rec)
+            yield rec
         if writer:
             writer.close()
+
+    def consume(writer: Optional[_Writer]) -> None:
+        # One scoring pass feeds the table, the records file and (with --html) the report.
+        stream = tap(writer)
+        if html is None:
+            for _ in stream:
+                pass
+            return
+        import shlex
+
+        from reports.records import Grouping, report_meta, write_reports
+
+        meta = report_meta(bundle=bundle, thresholds=thresholds, grouping=Grouping.parse("auto"),
+                           stability=stability, command=shlex.join(["forensics", *sys.argv[1:]]))
+        write_reports(stream, meta, html=html, console=None)
 
     try:
         if fmt == "table":
@@ -175,7 +192,8 @@ def score(
         err.print(table)
     summary = (f"{total} inputs: {counts['machine']} machine, {counts['human']} human, "
                f"{counts['uncertain']} uncertain, {counts['error']} failed")
-    err.print(summary + (f"; records in {escape(str(output))}" if output else ""), highlight=False)
+    err.print(summary + (f"; records in {escape(str(output))}" if output else "")
+              + (f"; report in {escape(str(html))}" if html else ""), highlight=False)
     if total == 0:
         raise typer.Exit(EXIT_USAGE)
     raise typer.Exit(EXIT_SOME_FAILED if counts["error"] else EXIT_OK)
