@@ -17,15 +17,18 @@ A record (a dict, JSON-ready):
     preprocessed    28x28 uint8 frame the models saw
 
 Error records have every key, with None where there is no value. The same image gets
-the same p_machine in any batch (see detectors.signals on fixed-size chunks).
+the same p_machine in any batch (see detectors.signals on fixed-size chunks) and with any
+torch thread count (see MODEL_THREADS).
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
+import torch
 
 from forensics.errors import InputError
 from forensics.preprocess import iter_preprocessed
@@ -40,6 +43,11 @@ TOP_SIGNALS = 3
 RECORD_KEYS = ("file", "status", "error", "verdict", "p_machine", "p_machine_min", "p_machine_max", "stable",
                "digit", "signals", "top_signals", "heatmap", "preprocessed")
 HEATMAP_DECIMALS = 4  # nats; finer than any colour map shows, and keeps JSON small
+# The models run on this many CPU threads whatever torch.set_num_threads (or --threads) says:
+# with 2 threads the PixelCNN's convolutions split their sums differently, which moved the
+# combiner's logit by ~5e-6 (p_machine by ~1e-6 near 0.5), so a scan's score depended on the
+# thread count. On chunks of 8 images one thread is also the fastest on a busy machine.
+MODEL_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -62,9 +70,29 @@ def error_record(file: str | None, reason: str) -> dict:
     return rec
 
 
+@contextmanager
+def _model_threads() -> Iterator[None]:
+    saved = torch.get_num_threads()
+    if saved == MODEL_THREADS:
+        yield
+        return
+    torch.set_num_threads(MODEL_THREADS)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
+
+
+def _model_signals(images, bundle: Bundle) -> dict[str, np.ndarray]:
+    """signals.compute_signals on MODEL_THREADS threads, so the result never depends on the
+    caller's thread count (as signals' fixed-size chunks make it independent of the batch)."""
+    with _model_threads():
+        return signals.compute_signals(images, bundle.models)
+
+
 def p_machine(images, bundle: Bundle) -> np.ndarray:
     """Calibrated p_machine [B] for preprocessed uint8 images, nothing else."""
-    sig = signals.compute_signals(images, bundle.models)
+    sig = _model_signals(images, bundle)
     return bundle.combiner.predict_proba(bundle.combiner.matrix(sig))
 
 
@@ -81,7 +109,7 @@ def score_images(images, bundle: Bundle, stability: bool = True, thresholds: Thr
         rescanned = np.stack([np.stack(printscan.rescans(frame)) for frame in x])  # [B, R, 28, 28]
         versions = [x, rescanned.reshape(-1, *x.shape[1:])]
     frames = np.concatenate(versions).astype(np.uint8)
-    sig = signals.compute_signals(frames, bundle.models)
+    sig = _model_signals(frames, bundle)
     comb = bundle.combiner
     matrix = comb.matrix(sig)
     p_all = comb.predict_proba(matrix)

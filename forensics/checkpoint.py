@@ -63,6 +63,31 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return path
 
 
+def _is_atomic_temp_name(name: str) -> bool:
+    # atomic_write_bytes names its temporary files ".<target name>.<8 random chars>.tmp".
+    return name.startswith(".") and name.endswith(".tmp") and len(name.split(".")) >= 4
+
+
+def remove_stale_temp_files(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that writers killed mid-write (SIGKILL, power loss) left
+    in ``folder``; returns what was deleted. Call it only where one process owns the folder
+    (a training run's folder, at start), or it could delete another writer's file in flight."""
+    deleted = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return deleted
+    for name in names:
+        f = Path(folder) / name
+        if _is_atomic_temp_name(name) and f.is_file() and not f.is_symlink():
+            try:
+                f.unlink()
+                deleted.append(f)
+            except FileNotFoundError:
+                pass
+    return deleted
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
@@ -84,10 +109,20 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     except pickle.UnpicklingError as exc:
         raise CheckpointError(
             f"{path}: refused to load: the file holds Python objects other than tensors and "
-            f"plain data, which could run code ({str(exc).splitlines()[0]})"
+            f"plain data, which could run code ({_refusal_detail(exc)})"
         ) from exc
     except Exception as exc:  # truncated zip, wrong format, ...
         raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from exc
+
+
+def _refusal_detail(exc: Exception) -> str:
+    # torch's message opens with advice to retry with weights_only=False, i.e. to run the
+    # file's code; what a user needs is the line naming what the file tried to call.
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    for line in lines:
+        if "global" in line.lower():  # "... unsupported GLOBAL posix.system ..."
+            return line
+    return next((line for line in lines if "weights_only" not in line), type(exc).__name__)
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

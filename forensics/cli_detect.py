@@ -110,7 +110,7 @@ def score(
     t_human: float = typer.Option(0.2, help="Verdict 'human' when p_machine <= this."),
     seed: int = typer.Option(0, help="Seed for torch and numpy. Scoring draws no random numbers (the re-scans are fixed), so results do not depend on it."),
     device: str = typer.Option("cpu", help="cpu or cuda."),
-    threads: int = typer.Option(1, help="CPU threads for the models. Chunks of 8 images are small: on a busy machine 2 threads were measured 10x slower than 1."),
+    threads: int = typer.Option(1, help="Torch CPU threads for work around the models; the models always run on one thread (detectors.score.MODEL_THREADS), so p_machine never depends on this."),
     html: Optional[Path] = typer.Option(None, "--html", help="Also write the HTML report (as `forensics report`) from the same single scoring pass."),
 ) -> None:
     """Score scans as human- or machine-written: verdict, p_machine and the signals behind it."""
@@ -237,7 +237,7 @@ def evaluate(
     roc: Optional[Path] = typer.Option(None, "--roc", help="Also write the ROC curve to this PNG."),
     t_machine: float = typer.Option(0.8, help="Threshold whose false- and true-positive rates are reported."),
     batch_size: int = typer.Option(256, help="Images scored per model batch."),
-    threads: int = typer.Option(1, help="CPU threads for the models. Chunks of 8 images are small: on a busy machine 2 threads were measured 10x slower than 1."),
+    threads: int = typer.Option(1, help="Torch CPU threads for work around the models; the models always run on one thread (detectors.score.MODEL_THREADS), so p_machine never depends on this."),
 ) -> None:
     """Measure a bundle on a folder of human and a folder of machine scans."""
     from detectors.evaluate import evaluate_dirs

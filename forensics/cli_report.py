@@ -34,7 +34,7 @@ def report(
     t_machine: float = typer.Option(0.8, help="Verdict 'machine' when p_machine >= this."),
     t_human: float = typer.Option(0.2, help="Verdict 'human' when p_machine <= this."),
     device: str = typer.Option("cpu", help="cpu or cuda."),
-    threads: int = typer.Option(1, help="CPU threads for the models."),
+    threads: int = typer.Option(1, help="Torch CPU threads for work around the models; the models always run on one thread (detectors.score.MODEL_THREADS), so p_machine never depends on this."),
 ) -> None:
     """Score scans and write a report a reviewer can open in any browser: verdicts, the images, the evidence.
 

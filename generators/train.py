@@ -27,7 +27,7 @@ from typing import Any, Callable
 import torch
 import torch.nn as nn
 
-from forensics.checkpoint import atomic_save, atomic_write_text, load_checkpoint, write_manifest
+from forensics.checkpoint import atomic_save, atomic_write_text, load_checkpoint, remove_stale_temp_files, write_manifest
 from forensics.data import ImageData, load_dataset
 from forensics.errors import ForensicsError
 
@@ -355,6 +355,10 @@ def train(cfg: TrainConfig, resume: bool = False, console=None, log: Callable[[s
 
     if dist.main:
         run_dir.mkdir(parents=True, exist_ok=True)
+        # A run killed mid-write (SIGKILL, power loss) leaves the temporary file of that write;
+        # the real files are whole (atomic renames), the leftovers are only clutter.
+        for folder in (run_dir, run_dir / "samples"):
+            remove_stale_temp_files(folder)
     n = len(train_data)
     per_rank = cfg.batch_size // dist.world
     if per_rank < 1 or cfg.batch_size % dist.world:
@@ -370,7 +374,7 @@ def train(cfg: TrainConfig, resume: bool = False, console=None, log: Callable[[s
         while state["epoch"] < cfg.epochs:
             epoch = state["epoch"]
             perm = _permutation(cfg.seed, epoch, n)
-            t0, losses = time.monotonic(), []
+            t0 = time.monotonic()
             progress.update(step_task, completed=state["batch"], description=f"epoch {epoch + 1}")
             while state["batch"] < batches:
                 b = state["batch"]
@@ -381,25 +385,27 @@ def train(cfg: TrainConfig, resume: bool = False, console=None, log: Callable[[s
                 state["batch"] += 1
                 state["step"] += 1
                 state["history"].append({"step": state["step"], "epoch": epoch, **metrics})
-                losses.append(metrics)
                 progress.update(step_task, advance=1, info=_fmt(metrics))
                 if not progress.console.is_terminal and time.monotonic() - last_log > 60:
                     say(f"{cfg.model} epoch {epoch + 1} step {state['batch']}/{batches}: {_fmt(metrics)}")
                     last_log = time.monotonic()
                 if flag.stop:
-                    state["train_seconds"] += time.monotonic() - t0
+                    t0 = _clock(state, t0)
                     save("interrupted")
                     raise TrainingInterrupted(
                         f"{cfg.model}: interrupted at epoch {epoch}, step {state['step']}; "
                         f"checkpoint saved to {ckpt_path}; continue with --resume")
                 if (time.monotonic() - last_save) > cfg.checkpoint_minutes * 60:
-                    state["train_seconds"] += time.monotonic() - t0
-                    t0 = time.monotonic()
+                    t0 = _clock(state, t0)
                     save("timer")
                     last_save = time.monotonic()
             recipe.end_epoch()
-            state["train_seconds"] += time.monotonic() - t0
-            summary = {"epoch": epoch + 1, "seconds": round(time.monotonic() - t0, 2), **_mean(losses)}
+            _clock(state, t0)
+            # The epoch's means come from the history, so a run resumed mid-epoch reports the
+            # same means as an uninterrupted one (not those of the steps since the resume).
+            epoch_rows = [{k: v for k, v in h.items() if k not in ("step", "epoch")}
+                          for h in state["history"] if h["epoch"] == epoch]
+            summary = {"epoch": epoch + 1, "seconds": round(state.pop("epoch_seconds", 0.0), 2), **_mean(epoch_rows)}
             if dist.main:
                 summary.update(recipe.evaluate(test_data))
             state["epochs"].append(summary)
@@ -418,6 +424,15 @@ def train(cfg: TrainConfig, resume: bool = False, console=None, log: Callable[[s
             save("final")
         return _finish(cfg, mcfg, recipe, state, run_dir, image_shape, num_classes, train_data)
     return {}
+
+
+def _clock(state: dict, t0: float) -> float:
+    """Add the time since t0 to the run's and the epoch's training seconds (both survive a
+    resume, being in the checkpoint); returns the new t0."""
+    now = time.monotonic()
+    state["train_seconds"] += now - t0
+    state["epoch_seconds"] = state.get("epoch_seconds", 0.0) + now - t0
+    return now
 
 
 def _ddp_wrapper(dist: Dist, device: torch.device) -> Callable:

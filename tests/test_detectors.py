@@ -1,4 +1,4 @@
-"""Detectors on a tiny bundle: smoke generators + a small calibration, built once per module.
+"""Detectors on a tiny bundle: smoke generators + a small calibration, built once per session.
 
 The bundle is meaningless quality-wise (the generators train for seconds); these tests
 check the plumbing: signal definitions, the JSON combiner, tamper checks, streaming
@@ -23,39 +23,25 @@ from typer.testing import CliRunner
 from forensics.cli import app
 from forensics.data import load_dataset
 from forensics.errors import EXIT_MISSING, EXIT_SOME_FAILED, CheckpointError
-from generators.presets import preset_config
-from generators.train import TrainConfig, train
 
 from detectors import printscan
 from detectors.bundle import Combiner, HumanReference, load_bundle
-from detectors.calibrate import calibrate
 from detectors.evaluate import evaluate_dirs
 from detectors.score import RECORD_KEYS, Thresholds, csv_columns, flat_row, score_images, score_paths
 from detectors.signals import ALL_SIGNALS, REQUIRED_SIGNALS, compute_signals
 
 pytestmark = pytest.mark.skipif(not os.environ.get("FORENSICS_DATA"), reason="set FORENSICS_DATA to the MNIST folder")
 
-PER_GENERATOR = 100  # 300 human + 300 machine images, each with a print-and-scan twin
+
+@pytest.fixture(scope="module")
+def bundle_dir(tiny_bundle_dir) -> Path:
+    # Built once per session in conftest.py (smoke generators + a small calibration).
+    return tiny_bundle_dir
 
 
 @pytest.fixture(scope="module")
-def bundle_dir(tmp_path_factory) -> Path:
-    run = tmp_path_factory.mktemp("run")
-    for name in ("pixelcnn", "dcgan", "fcgan"):
-        fields = preset_config("smoke", name)
-        if name == "pixelcnn":
-            # The smoke PixelCNN's 256-wide output head is most of its cost; 10 class passes
-            # per image make that the test's bottleneck, so this copy uses a narrower head.
-            fields["model_config"] = {**fields["model_config"], "head_channels": 32}
-        train(TrainConfig(model=name, out=str(run), seed=1, **fields))
-    out = tmp_path_factory.mktemp("bundle")
-    calibrate(run, out, per_generator=PER_GENERATOR, seed=0, command="test")
-    return out
-
-
-@pytest.fixture(scope="module")
-def bundle(bundle_dir):
-    return load_bundle(bundle_dir)
+def bundle(tiny_bundle):
+    return tiny_bundle
 
 
 @pytest.fixture(scope="module")
