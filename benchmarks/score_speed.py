@@ -88,6 +88,8 @@ def main() -> None:
     ap.add_argument("-n", type=int, default=2000, help="number of scans (default 2000)")
     ap.add_argument("--batch-size", type=int, default=256, help="score_paths batch size (default 256)")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    ap.add_argument("--stability", choices=("off", "on", "both"), default="both",
+                    help="score without re-scans, with them, or both (default both)")
     ap.add_argument("--out", type=Path, default=RESULTS, help=f"results JSON (default {RESULTS})")
     args = ap.parse_args()
 
@@ -99,7 +101,8 @@ def main() -> None:
         t0 = time.perf_counter()
         write_scans(folder, args.n)
         write_seconds = time.perf_counter() - t0
-        runs = [measure(folder, bundle, stability, args.batch_size) for stability in (False, True)]
+        modes = {"off": (False,), "on": (True,), "both": (False, True)}[args.stability]
+        runs = [measure(folder, bundle, stability, args.batch_size) for stability in modes]
     result = {
         "n": args.n,
         "batch_size": args.batch_size,

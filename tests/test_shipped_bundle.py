@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from detectors.bundle import DEFAULT_BUNDLE, load_bundle
+from detectors.printscan import render_scan
 from detectors.score import score_images, score_paths
 from forensics.data import load_dataset
 from forensics.preprocess import preprocess_image
@@ -53,5 +54,6 @@ def test_fresh_samples_of_the_bundles_generators_are_called_machine(bundle, gene
         samples = models.pixelcnn.eval().sample(10, y=torch.arange(10), generator=g)
     else:
         samples = getattr(models, generator).sample(20, generator=g)
-    frames = np.stack([preprocess_image(Image.fromarray(f)) for f in samples[:, 0].numpy()])
+    # A forger prints the sample and it reaches us scanned, like every input does.
+    frames = np.stack([preprocess_image(render_scan(f)) for f in samples[:, 0].numpy()])
     _check(score_images(frames, bundle, stability=True), "machine")
