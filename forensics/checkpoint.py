@@ -7,6 +7,7 @@ Loads use ``weights_only=True``: a checkpoint is data, never code.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -15,7 +16,7 @@ import pickle
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Iterator
 
 import torch
 
@@ -41,30 +42,38 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` so readers see the old file or the whole new one."""
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
+    """Open ``path`` for writing so readers see the old file or the whole new one: the content
+    goes to a temporary file in the same folder, which is fsynced and renamed over ``path``
+    when the block ends without an exception (and removed when it raises). Streams, so a
+    large report or record file never sits in memory."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        kwargs = {} if "b" in mode else {"encoding": "utf-8", "newline": ""}
+        with os.fdopen(fd, mode, **kwargs) as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        Path(tmp).unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
-    return path
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` so readers see the old file or the whole new one."""
+    with atomic_open(path, "wb") as f:
+        f.write(data)
+    return Path(path)
 
 
 def _is_atomic_temp_name(name: str) -> bool:
-    # atomic_write_bytes names its temporary files ".<target name>.<8 random chars>.tmp".
+    # atomic_open names its temporary files ".<target name>.<8 random chars>.tmp".
     return name.startswith(".") and name.endswith(".tmp") and len(name.split(".")) >= 4
 
 

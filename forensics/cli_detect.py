@@ -8,10 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import sys
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, List, Optional, TextIO
 
@@ -19,6 +16,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from .checkpoint import atomic_open
 from .cli import _fail, app, err
 from .errors import EXIT_INTERRUPTED, EXIT_MISSING, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, CheckpointError, DataMissingError, ForensicsError
 
@@ -41,23 +39,6 @@ def _set_threads(n: int) -> None:
     if n < 1:
         raise _fail(ValueError("--threads must be at least 1"), EXIT_USAGE)
     torch.set_num_threads(n)
-
-
-@contextmanager
-def _atomic_text(path: Path) -> Iterator[TextIO]:
-    """A text file written in full or not at all: a temporary file renamed over ``path`` at
-    the end. Records stream into it, so a large batch never sits in memory."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class _Writer:
@@ -170,7 +151,7 @@ def score(
         if fmt == "table":
             consume(None)
         elif output is not None:
-            with _atomic_text(output) as f:
+            with atomic_open(output) as f:
                 consume(_Writer(fmt, f))
         else:
             consume(_Writer(fmt, sys.stdout))

@@ -42,12 +42,13 @@ from typing import IO, Any, Iterable, Optional
 import numpy as np
 from PIL import Image
 
+from forensics.checkpoint import atomic_open
+
 from .records import (
     ALL_SIGNALS,
     SCHEMA_VERSION,
     DocumentStats,
     Tally,
-    atomic_output,
     clean_text,
     json_safe,
     report_meta,
@@ -673,7 +674,7 @@ def render_html(records: Iterable[dict], meta: Optional[dict] = None, grouping=N
 
 def write_html(records: Iterable[dict], meta: Optional[dict], path: str | os.PathLike, grouping=None) -> dict:
     """Write the report to ``path`` atomically; returns the summary counts."""
-    with atomic_output(path) as f:
+    with atomic_open(path) as f:
         return _render_to(f, records, meta, grouping)
 
 

@@ -68,7 +68,6 @@ evidence.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import datetime as _dt
 import hashlib
@@ -86,6 +85,7 @@ from contextlib import ExitStack
 from typing import IO, Any, Iterable, Iterator, Optional
 
 from detectors.signals import ALL_SIGNALS
+from forensics.checkpoint import atomic_open
 
 SCHEMA_VERSION = 1
 REPORT_KIND = "forensics/report"
@@ -385,36 +385,6 @@ def document_row(doc: DocumentStats) -> dict:
 # --------------------------------------------------------------------------- atomic streamed files
 
 
-@contextlib.contextmanager
-def atomic_output(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
-    """A file written in full or not at all: written to a temporary file in the same folder,
-    fsynced, then renamed over ``path`` when the block ends without an exception.
-
-    Unlike ``forensics.checkpoint.atomic_write_text`` the content streams to disk, so a
-    large report never has to sit in memory as one string.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        kwargs = {} if "b" in mode else {"encoding": "utf-8", "newline": ""}
-        with os.fdopen(fd, mode, **kwargs) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 class CsvSink:
     """Streams one CSV row per record; the documents CSV is written at the end."""
 
@@ -529,7 +499,7 @@ def write_reports(records: Iterable[dict], meta: Optional[dict] = None, *,
         for sink in (html_sink, json_sink):
             if sink is not None:
                 stack.callback(sink.close)
-        csv_sink = CsvSink(stack.enter_context(atomic_output(csv))) if csv is not None else None
+        csv_sink = CsvSink(stack.enter_context(atomic_open(csv))) if csv is not None else None
         term_sink = TerminalSink(top) if console is not None else None
         sinks = [s for s in (html_sink, json_sink, csv_sink, term_sink) if s is not None]
 
@@ -543,13 +513,13 @@ def write_reports(records: Iterable[dict], meta: Optional[dict] = None, *,
 
         documents = tally.sorted_documents()
         if html_sink is not None:
-            with atomic_output(html) as f:
+            with atomic_open(html) as f:
                 html_sink.finish(f, meta, tally)
         if json_sink is not None:
-            with atomic_output(json) as f:
+            with atomic_open(json) as f:
                 json_sink.finish(f, meta, tally.summary(), documents)
         if csv is not None and documents:
-            with atomic_output(documents_csv) as f:
+            with atomic_open(documents_csv) as f:
                 write_documents_csv(f, documents)
     # the records CSV is renamed into place when the ExitStack closes, after the others
     if term_sink is not None:
