@@ -3,6 +3,7 @@
     BUNDLE/pixelcnn/model.pt     weights copied from a train-generators run folder
     BUNDLE/dcgan/model.pt
     BUNDLE/fcgan/model.pt
+    BUNDLE/cnn/model.pt          the ScanCNN trained by calibration (detectors.cnn)
     BUNDLE/combiner.json         the fitted combiner: scaler, logistic regression, Platt map
     BUNDLE/human_reference.json  each signal's distribution on human calibration images
     BUNDLE/ablation.json, ablation.md   held-out metrics of every signal and the ensemble
@@ -27,9 +28,11 @@ import numpy as np
 from forensics.checkpoint import atomic_write_text, read_manifest, sha256_file, write_manifest
 from forensics.errors import CheckpointError, ForensicsError
 
+from .cnn import load_cnn, save_cnn
 from .signals import ALL_SIGNALS, FRAME, DetectorModels
 
-MODEL_NAMES = ("pixelcnn", "dcgan", "fcgan")
+MODEL_NAMES = ("pixelcnn", "dcgan", "fcgan")  # the generators, copied from a run folder
+BUNDLE_MODELS = (*MODEL_NAMES, "cnn")  # and the detector's own CNN
 COMBINER_FILE = "combiner.json"
 REFERENCE_FILE = "human_reference.json"
 ABLATION_FILES = ("ablation.json", "ablation.md")
@@ -208,7 +211,8 @@ class Bundle:
 
 
 def load_models(folder: str | Path, device: str = "cpu") -> DetectorModels:
-    """The three models from FOLDER/<name>/model.pt (a run folder or a bundle), weights only."""
+    """The models from FOLDER/<name>/model.pt, weights only: a run folder gives the three
+    generators (cnn None), a bundle also its ScanCNN."""
     from generators.train import load_weights
 
     folder = Path(folder)
@@ -224,7 +228,9 @@ def load_models(folder: str | Path, device: str = "cpu") -> DetectorModels:
     for name in ("dcgan", "fcgan"):
         if tuple(loaded[name].image_shape) != (1, FRAME, FRAME):
             raise CheckpointError(f"{folder / name}: models {loaded[name].image_shape} images, not 1x{FRAME}x{FRAME}")
-    return DetectorModels(pixelcnn, loaded["dcgan"], loaded["fcgan"])
+    cnn_file = folder / "cnn" / "model.pt"
+    cnn = load_cnn(cnn_file, device) if cnn_file.exists() else None
+    return DetectorModels(pixelcnn, loaded["dcgan"], loaded["fcgan"], cnn)
 
 
 def load_bundle(path: str | Path | None = None, device: str = "cpu") -> Bundle:
@@ -254,7 +260,7 @@ def _verify_model_files(path: Path, manifest: dict) -> None:
     # write_manifest keys its "files" by base name, and all three models are "model.pt",
     # so their checksums travel under "model_files", keyed by path inside the bundle.
     entries = manifest.get("model_files", {})
-    for name in MODEL_NAMES:
+    for name in BUNDLE_MODELS:
         rel = f"{name}/model.pt"
         f = path / rel
         if rel not in entries:
@@ -275,9 +281,10 @@ def _read(f: Path) -> str:
 # --------------------------------------------------------------------------- writing
 
 
-def write_bundle(out: str | Path, run_dir: str | Path, combiner: Combiner, reference: HumanReference,
+def write_bundle(out: str | Path, run_dir: str | Path, cnn, combiner: Combiner, reference: HumanReference,
                  ablation_json: str, ablation_md: str, **info: Any) -> Path:
-    """Copy the run's models into OUT and write the bundle's files, the manifest last.
+    """Copy the run's models into OUT, save the ScanCNN ``cnn`` beside them and write the
+    bundle's files, the manifest last.
 
     The old manifest goes first, so a bundle interrupted half-way fails to load with
     "no manifest" instead of mixing old and new files.
@@ -288,12 +295,15 @@ def write_bundle(out: str | Path, run_dir: str | Path, combiner: Combiner, refer
     out.mkdir(parents=True, exist_ok=True)
     (out / MANIFEST_FILE).unlink(missing_ok=True)
     model_files = {}
-    for name in MODEL_NAMES:
+    for name in BUNDLE_MODELS:
         target = out / name / "model.pt"
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(".model.pt.tmp")
-        shutil.copyfile(run_dir / name / "model.pt", tmp)
-        tmp.replace(target)
+        if name == "cnn":
+            save_cnn(cnn, target)
+        else:
+            tmp = target.with_name(".model.pt.tmp")
+            shutil.copyfile(run_dir / name / "model.pt", tmp)
+            tmp.replace(target)
         model_files[f"{name}/model.pt"] = {"sha256": sha256_file(target), "bytes": target.stat().st_size}
     atomic_write_text(out / COMBINER_FILE, combiner.to_json())
     atomic_write_text(out / REFERENCE_FILE, reference.to_json())

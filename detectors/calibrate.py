@@ -10,6 +10,12 @@ would at scoring time. The split is 50/50, stratified by source, and an image an
 twin always land on the same side (otherwise the held-out half would hold near-copies of
 fitted images).
 
+The ScanCNN (detectors.cnn, the cnn_logit signal) is trained first, on a separate set built
+the same way from MNIST *train* digits and generator samples drawn with another seed, so no
+calibration image, fit or held-out, is one it trained on. For the leave-one-generator-out
+rows of the ablation a ScanCNN is trained again without that generator's samples: a held-out
+generator must be unseen by every part of the detector, not only by the combiner.
+
 The combiner (standardise -> logistic regression -> Platt) sees the fit half only; Platt's
 two numbers are fitted on out-of-fold decision values, not on the values the regression
 was fitted to, which would be over-confident. Classes are weighted equally, so p_machine
@@ -35,8 +41,9 @@ from forensics.errors import CheckpointError, ForensicsError
 from forensics.preprocess import preprocess_image
 
 from . import printscan
+from .cnn import CNNConfig, ScanCNN, train_cnn
 from .bundle import MODEL_NAMES, Combiner, HumanReference, load_models, write_bundle
-from .signals import ALL_SIGNALS, REQUIRED_SIGNALS, DetectorModels, compute_signals
+from .signals import ALL_SIGNALS, REQUIRED_SIGNALS, DetectorModels, _chunked, as_batch, compute_signals
 
 GENERATORS = MODEL_NAMES  # the machine sources, one per trained generator
 SOURCES = ("human", *GENERATORS)
@@ -50,6 +57,7 @@ MAX_FPR = 0.01
 # second half (test[5000:]) is never seen by the generators or the combiner, so tests and
 # benchmarks can evaluate the shipped bundle on it honestly.
 HUMAN_POOL = 5000
+CNN_SEED_OFFSET = 1000  # the ScanCNN's generator samples use seed + this, calibration's use seed
 
 
 @dataclass
@@ -267,9 +275,13 @@ def _direction(y: np.ndarray, values: np.ndarray) -> float:
 
 
 def ablation(sig: dict[str, np.ndarray], cal: CalibrationSet, fit: np.ndarray, combiners: dict[str, Combiner],
-             chosen: str, selection: dict) -> dict:
+             chosen: str, selection: dict, logo_signals: dict[str, dict[str, np.ndarray]] | None = None) -> dict:
     """Held-out metrics of each signal alone and of each ensemble, over all generators and per
-    generator; leave-one-generator-out for the chosen ensemble; both conditions separately."""
+    generator; leave-one-generator-out for the chosen ensemble; both conditions separately.
+
+    ``logo_signals[g]`` replaces signals for the generator-g-left-out rows (the cnn_logit of
+    a ScanCNN trained without g); those signals are also reported alone there."""
+    logo_signals = logo_signals or {}
     y = cal.is_machine
     held = ~fit
     directions = {n: _direction(y[fit], sig[n][fit]) for n in ALL_SIGNALS}
@@ -283,11 +295,15 @@ def ablation(sig: dict[str, np.ndarray], cal: CalibrationSet, fit: np.ndarray, c
                     for c in CONDITIONS}
     names = combiners[chosen].signals
     logo = {}
+    logo_alone = {}
     for g in GENERATORS:
+        sig_g = {**sig, **logo_signals.get(g, {})}
         train = fit & (cal.source != g)
-        comb = fit_combiner({n: sig[n][train] for n in names}, y[train], cal.group[train], names)
+        comb = fit_combiner({n: sig_g[n][train] for n in names}, y[train], cal.group[train], names)
         test = held & np.isin(cal.source, ["human", g])
-        logo[g] = metrics(y[test], comb.predict_proba(comb.matrix({n: sig[n][test] for n in names})))
+        logo[g] = metrics(y[test], comb.predict_proba(comb.matrix({n: sig_g[n][test] for n in names})))
+        for n in logo_signals.get(g, {}):
+            logo_alone.setdefault(n, {})[g] = metrics(y[test], directions[n] * sig_g[n][test])
     counts = {f"{s}/{part}": int(((cal.source == s) & mask).sum()) for s in SOURCES
               for part, mask in (("fit", fit), ("heldout", held))}
     return {
@@ -302,6 +318,7 @@ def ablation(sig: dict[str, np.ndarray], cal: CalibrationSet, fit: np.ndarray, c
         "heldout": table,
         "heldout_by_condition": by_condition,
         "leave_one_generator_out": logo,
+        "leave_one_generator_out_alone": logo_alone,
     }
 
 
@@ -326,6 +343,11 @@ def ablation_markdown(ab: dict) -> str:
               "| held-out generator | AUROC | AP | TPR at 1% FPR |", "|---|---|---|---|"]
     for g, m in ab["leave_one_generator_out"].items():
         lines.append(f"| {g} | {_fmt(m['auroc'])} | {_fmt(m['average_precision'])} | {_fmt(m['tpr_at_1pct_fpr'])} |")
+    for n, per_g in ab.get("leave_one_generator_out_alone", {}).items():
+        lines += ["", f"{n} alone, from a model trained without the held-out generator:", "",
+                  "| held-out generator | AUROC | AP | TPR at 1% FPR |", "|---|---|---|---|"]
+        for g, m in per_g.items():
+            lines.append(f"| {g} | {_fmt(m['auroc'])} | {_fmt(m['average_precision'])} | {_fmt(m['tpr_at_1pct_fpr'])} |")
     lines += ["", "## Chosen ensemble by condition", "", "| condition | AUROC | AP | TPR at 1% FPR | human | machine |",
               "|---|---|---|---|---|---|"]
     for c, m in ab["heldout_by_condition"].items():
@@ -374,15 +396,43 @@ def data_checksums(dataset: str, data_dir: str | None) -> dict[str, str]:
     return out
 
 
+def _cnn_logits(model: ScanCNN, images: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return _chunked(model.eval(), as_batch(images), torch.device("cpu")).astype(np.float64)
+
+
+def train_cnns(models: DetectorModels, human: np.ndarray, per_generator: int, cfg: CNNConfig, seed: int,
+               sample_batch: int, progress: Progress | None = None) -> tuple[dict[str, ScanCNN], dict]:
+    """The ScanCNN on every generator ("all") and one without each generator (for the
+    leave-one-generator-out ablation), from one training set; and a log for the manifest."""
+    train_set = build_calibration_set(models, human, per_generator, seed + CNN_SEED_OFFSET, sample_batch, progress)
+    y = train_set.is_machine
+    cnns, logs = {}, {}
+    for key in ("all", *GENERATORS):
+        rows = train_set.source != key  # "all" matches no source: every row
+        total = cfg.epochs * ((int(rows.sum()) + cfg.batch_size - 1) // cfg.batch_size)
+        task = progress.add_task(f"ScanCNN ({'all generators' if key == 'all' else 'without ' + key})",
+                                 total=total) if progress else None
+        report = (lambda done, _t, task=task: progress.update(task, completed=done)) if progress else None
+        cnns[key], logs[key] = train_cnn(train_set.images[rows], y[rows], cfg, seed=seed, progress=report)
+    counts = {s: int((train_set.source == s).sum()) for s in SOURCES}
+    return cnns, {"config": {k: list(v) if isinstance(v, tuple) else v for k, v in vars(cfg).items()},
+                  "train_counts": counts, "human_split": "train", "sample_seed": seed + CNN_SEED_OFFSET,
+                  "dropped_no_ink": train_set.dropped, "runs": logs}
+
+
 def calibrate(run_dir: str | Path, out_dir: str | Path, per_generator: int = 2000, seed: int = 0,
               data_dir: str | None = None, device: str = "cpu", sample_batch: int = 100, signal_batch: int = 256,
-              console: Console | None = None, command: str | None = None) -> dict:
-    """Build the calibration set from RUN_DIR's models, fit the combiner, write the bundle to OUT_DIR.
+              console: Console | None = None, command: str | None = None, cnn_per_generator: int = 3000,
+              cnn_config: CNNConfig = CNNConfig()) -> dict:
+    """Train the ScanCNN, build the calibration set from RUN_DIR's models, fit the combiner,
+    write the bundle to OUT_DIR.
 
     Returns the ablation dict (also written as OUT_DIR/ablation.json and ablation.md).
     """
-    if per_generator < 10:
-        raise ForensicsError("--per-generator must be at least 10 (the combiner needs both halves of each source)")
+    if per_generator < 10 or cnn_per_generator < 10:
+        raise ForensicsError("--per-generator and --cnn-per-generator must be at least 10 (the combiner needs both "
+                             "halves of each source, the CNN some of each)")
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     training = _run_info(run_dir)
     dataset = str((training["pixelcnn"].get("data") or {}).get("dataset") or "mnist").lower()
@@ -392,14 +442,20 @@ def calibrate(run_dir: str | Path, out_dir: str | Path, per_generator: int = 200
     torch.manual_seed(seed)
     models = load_models(run_dir, device)
     test = load_dataset(dataset, train=False, data_dir=data_dir, download=False)
+    train_split = load_dataset(dataset, train=True, data_dir=data_dir, download=False)
     rng = np.random.default_rng(seed)
     pool = min(len(test), HUMAN_POOL)
     n_human = min(pool, len(GENERATORS) * per_generator)  # as many human as machine images
     human = test.images[np.sort(rng.choice(pool, n_human, replace=False)), 0].numpy()
+    n_cnn_human = min(len(train_split), len(GENERATORS) * cnn_per_generator)
+    cnn_human = train_split.images[np.sort(rng.choice(len(train_split), n_cnn_human, replace=False)), 0].numpy()
 
     with _progress(console) as progress:
+        cnns, cnn_info = train_cnns(models, cnn_human, cnn_per_generator, cnn_config, seed, sample_batch, progress)
         cal = build_calibration_set(models, human, per_generator, seed, sample_batch, progress)
+        models.cnn = cnns["all"]  # from here on the models are the bundle's, as scoring will see them
         sig = signal_table(cal.images, models, signal_batch, progress)
+    logo_signals = {g: {"cnn_logit": _cnn_logits(cnns[g], cal.images)} for g in GENERATORS}
     if console:
         console.print("fitting the combiner", highlight=False)
     fit = split_fit(cal, seed)
@@ -409,17 +465,18 @@ def calibrate(run_dir: str | Path, out_dir: str | Path, per_generator: int = 200
     fit_info = {"fit_rows": int(fit.sum()), "seed": seed, "per_generator": per_generator, "prior": "balanced (50/50)"}
     combiners = {key: fit_combiner(fit_sig, y[fit], cal.group[fit], names, {**fit_info, "signal_set": key})
                  for key, names in (("required", REQUIRED_SIGNALS), ("all", ALL_SIGNALS))}
-    ab = ablation(sig, cal, fit, combiners, chosen, selection)
+    ab = ablation(sig, cal, fit, combiners, chosen, selection, logo_signals)
     human_fit = fit & (cal.source == "human")
     reference = HumanReference.fit({n: sig[n][human_fit] for n in ALL_SIGNALS})
     ab_json = json.dumps(ab, indent=2) + "\n"
     heldout = ab["heldout"]
     summary = {sub: heldout[sub][f"ensemble_{chosen}"] for sub in heldout}
-    write_bundle(out_dir, run_dir, combiners[chosen], reference, ab_json, ablation_markdown(ab),
+    write_bundle(out_dir, run_dir, cnns["all"], combiners[chosen], reference, ab_json, ablation_markdown(ab),
                  command=command or " ".join(["forensics", *sys.argv[1:]]),
                  calibration={"per_generator": per_generator, "human_images": n_human, "seed": seed,
                               "dataset": dataset, "human_split": f"test[:{pool}]", "device": device,
                               "counts": ab["counts"], "dropped_no_ink": cal.dropped},
+                 scan_cnn=cnn_info,
                  data={"dataset": dataset, "sha256": data_checksums(dataset, data_dir)},
                  training=training,
                  metrics={"heldout_ensemble": summary, "leave_one_generator_out": ab["leave_one_generator_out"],

@@ -5,6 +5,8 @@ For uint8 images [B, 1, 28, 28] (the MNIST frame from forensics.preprocess) one 
 
   dcgan_logit              DCGAN discriminator logit (real > 0)                        [B]
   fcgan_logit              FC-GAN discriminator logit (real > 0)                       [B]
+  cnn_logit                the ScanCNN's logit (machine > 0), a small CNN trained on
+                           human vs machine scans (detectors.cnn)                      [B]
   pixelcnn_bpd             PixelCNN NLL of the image, bits/dim, marginalised over
                            classes: log p(x) = logsumexp_y log p(x|y) + log(1/10)     [B]
   pixelcnn_best_class_bpd  min_y NLL(x | y), bits/dim                                  [B]
@@ -41,7 +43,7 @@ import numpy as np
 import torch
 
 REQUIRED_SIGNALS = ("dcgan_logit", "fcgan_logit", "pixelcnn_bpd", "pixelcnn_best_class_bpd", "complexity_bpd")
-EXTRA_SIGNALS = ("compressed_bpd", "class_entropy_bits", "peak_surprise_nats")
+EXTRA_SIGNALS = ("cnn_logit", "compressed_bpd", "class_entropy_bits", "peak_surprise_nats")
 ALL_SIGNALS = REQUIRED_SIGNALS + EXTRA_SIGNALS
 FRAME = 28
 DIMS = FRAME * FRAME
@@ -52,11 +54,12 @@ LN2 = math.log(2.0)
 
 @dataclass
 class DetectorModels:
-    """The three trained models the signals come from (all in eval mode, on one device)."""
+    """The trained models the signals come from (all in eval mode, on one device)."""
 
     pixelcnn: torch.nn.Module  # generators.pixelcnn.PixelCNN
     dcgan: object  # generators.gan.GAN
     fcgan: object  # generators.gan.GAN
+    cnn: torch.nn.Module | None = None  # detectors.cnn.ScanCNN; None while calibration trains it
 
     @property
     def device(self) -> torch.device:
@@ -77,22 +80,28 @@ def as_batch(images) -> torch.Tensor:
 
 @torch.no_grad()
 def compute_signals(images, models: DetectorModels) -> dict[str, np.ndarray]:
-    """All signals for a batch of preprocessed uint8 images (see the module docstring)."""
+    """All signals for a batch of preprocessed uint8 images (see the module docstring).
+
+    Without a ScanCNN (models.cnn is None, as during calibration) cnn_logit is left out.
+    """
     x = as_batch(images)
     n = x.shape[0]
     out: dict[str, np.ndarray] = {}
     if n == 0:
         for name in ALL_SIGNALS:
-            out[name] = np.zeros(0)
+            if name != "cnn_logit" or models.cnn is not None:
+                out[name] = np.zeros(0)
         out["heatmap"] = np.zeros((0, FRAME, FRAME))
         out["digit"] = np.zeros(0, dtype=np.int64)
         return out
     out["dcgan_logit"] = _chunked(models.dcgan.discriminate, x, models.device).astype(np.float64)
     out["fcgan_logit"] = _chunked(models.fcgan.discriminate, x, models.device).astype(np.float64)
+    if models.cnn is not None:
+        out["cnn_logit"] = _chunked(models.cnn, x, models.device).astype(np.float64)
     out.update(pixelcnn_signals(models.pixelcnn, x))
     out["compressed_bpd"] = compressed_bpd(x)
     out["complexity_bpd"] = out["pixelcnn_bpd"] - out["compressed_bpd"]
-    return {k: out[k] for k in (*ALL_SIGNALS, "heatmap", "digit")}
+    return {k: out[k] for k in (*ALL_SIGNALS, "heatmap", "digit") if k in out}
 
 
 def _chunked(fn, x: torch.Tensor, device: torch.device) -> np.ndarray:

@@ -31,6 +31,7 @@ def tiny_bundle_dir(tmp_path_factory) -> Path:
     """
     _need_data()
     from detectors.calibrate import calibrate
+    from detectors.cnn import CNNConfig
     from generators.presets import preset_config
     from generators.train import TrainConfig, train
 
@@ -43,7 +44,8 @@ def tiny_bundle_dir(tmp_path_factory) -> Path:
             fields["model_config"] = {**fields["model_config"], "head_channels": 32}
         train(TrainConfig(model=name, out=str(run), seed=1, **fields), log=lambda *_: None)
     out = tmp_path_factory.mktemp("tiny-bundle")
-    calibrate(run, out, per_generator=TINY_BUNDLE_PER_GENERATOR, seed=0, command="test")
+    calibrate(run, out, per_generator=TINY_BUNDLE_PER_GENERATOR, seed=0, command="test",
+              cnn_per_generator=TINY_BUNDLE_PER_GENERATOR, cnn_config=CNNConfig(epochs=1))
     return out
 
 

@@ -89,17 +89,18 @@ def test_sample_refuses_an_evil_model_file(tmp_path):
     assert not marker.exists() and not (tmp_path / "grid.png").exists()
 
 
-@pytest.fixture
-def evil_bundle(tiny_bundle_dir, tmp_path):
-    """The tiny bundle with a booby-trapped pixelcnn/model.pt, and a manifest re-signed to
-    match: whoever hands us a bundle controls its checksums too, so only the loader's
-    refusal to run code protects us."""
+@pytest.fixture(params=["pixelcnn", "cnn"])
+def evil_bundle(request, tiny_bundle_dir, tmp_path):
+    """The tiny bundle with a booby-trapped generator or ScanCNN model.pt, and a manifest
+    re-signed to match: whoever hands us a bundle controls its checksums too, so only the
+    loader's refusal to run code protects us."""
     bundle = tmp_path / "bundle"
     shutil.copytree(tiny_bundle_dir, bundle)
-    victim = bundle / "pixelcnn" / "model.pt"
-    evil_checkpoint(victim, tmp_path / "pwned", like=tiny_bundle_dir / "pixelcnn" / "model.pt")
+    rel = f"{request.param}/model.pt"
+    victim = bundle / rel
+    evil_checkpoint(victim, tmp_path / "pwned", like=tiny_bundle_dir / rel)
     manifest = json.loads((bundle / "manifest.json").read_text())
-    manifest["model_files"]["pixelcnn/model.pt"] = {"sha256": sha256_file(victim), "bytes": victim.stat().st_size}
+    manifest["model_files"][rel] = {"sha256": sha256_file(victim), "bytes": victim.stat().st_size}
     (bundle / "manifest.json").write_text(json.dumps(manifest))
     return bundle, victim, tmp_path / "pwned"
 
