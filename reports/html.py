@@ -65,6 +65,7 @@ _HEAT_ALPHA = bytes(round(i * 255 / (HEAT_LEVELS - 1)) for i in range(HEAT_LEVEL
 SIGNAL_LABELS = {
     "dcgan_logit": "DCGAN critic",
     "fcgan_logit": "FC-GAN critic",
+    "cnn_logit": "ScanCNN",
     "pixelcnn_bpd": "PixelCNN NLL",
     "pixelcnn_best_class_bpd": "NLL, best digit",
     "complexity_bpd": "NLL - compressed",
