@@ -1,0 +1,163 @@
+"""What the benchmark modules share: paths, threads, machine facts, JSON out, scan folders,
+and a subprocess runner that samples the child's memory while it runs.
+
+Every benchmark module (robustness, speed, load, ...) exposes
+
+    run(quick: bool, out_dir: Path, seed: int = 0) -> dict   # measures, writes out_dir/<name>.json
+    markdown(result: dict) -> str                             # the README table(s)
+
+and `benchmarks/run.py` runs them all. They import as `benchmarks.<name>`: run as a script
+(`python benchmarks/<name>.py`), a module puts the repository root on sys.path first.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+THREADS = 1  # every benchmark runs torch on one thread (2 shared cores; scores are thread-independent)
+
+
+def set_threads(n: int = THREADS) -> None:
+    import torch
+
+    os.environ["OMP_NUM_THREADS"] = str(n)  # for the child processes we start
+    torch.set_num_threads(n)
+
+
+def child_env() -> dict[str, str]:
+    """The environment for a child process: ours (FORENSICS_DATA, PYTHONPATH...) on one thread."""
+    return {**os.environ, "OMP_NUM_THREADS": str(THREADS), "MKL_NUM_THREADS": str(THREADS)}
+
+
+def machine_info() -> dict[str, Any]:
+    import torch
+
+    return {
+        "cpu_count": os.cpu_count(),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "machine": platform.machine(),
+        "cpu": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def write_result(out_dir: str | os.PathLike, name: str, result: dict) -> Path:
+    """out_dir/<name>.json, atomically (temp file, fsync, rename)."""
+    from forensics.checkpoint import atomic_write_text
+
+    path = Path(out_dir) / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(result, indent=2) + "\n")
+    return path
+
+
+def display_path(path: str | os.PathLike) -> str:
+    """A path relative to the repository root when it is inside it (as README links want)."""
+    p = Path(path).resolve()
+    try:
+        return p.relative_to(ROOT).as_posix()
+    except ValueError:
+        return str(p)
+
+
+def write_scans(folder: Path, n: int) -> None:
+    """n PNG scans in folder: MNIST test digits (test[i % 10000], so repeated past 10,000), dark
+    ink on white, 84x84 (3x) -- as benchmarks/score_speed.py makes them."""
+    from benchmarks.score_speed import write_scans as _write
+
+    folder.mkdir(parents=True, exist_ok=True)
+    _write(folder, n)
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def fmt(v: Any, digits: int = 3) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return "nan" if math.isnan(v) else f"{v:.{digits}f}"
+    return str(v)
+
+
+# --------------------------------------------------------------------------- a child's memory
+
+
+def proc_status_mb(pid: int | str = "self") -> dict[str, float]:
+    """VmRSS (resident now) and VmHWM (peak resident) of a process, in MB; {} once it is gone.
+
+    VmHWM belongs to the process's own address space, so it starts afresh at exec. (wait4's
+    and getrusage's ru_maxrss do not: Linux carries the pre-exec peak over, and a child that
+    subprocess started with vfork inherits its parent's peak that way.)
+    """
+    out = {}
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(("VmRSS:", "VmHWM:")):
+                    out[line.split(":")[0]] = int(line.split()[1]) / 1024.0
+    except (OSError, ValueError, IndexError):
+        return {}
+    return out
+
+
+def run_sampled(cmd: list[str], interval: float = 0.5, cwd: str | os.PathLike | None = None,
+                env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run cmd to the end, reading its resident memory (/proc/PID/status) every ``interval``
+    seconds. Returns exit code, wall seconds, the VmRSS samples [(seconds, MB)], the peak RSS
+    (the largest VmHWM read: the kernel's own high-water mark, so a spike between two samples
+    still counts; only the last ``interval`` before exit goes unseen), and the tail of its
+    stdout and stderr."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=cwd, env=env or child_env())
+        samples: list[tuple[float, float]] = []
+        peak = 0.0
+        try:
+            while True:
+                pid, status, _ = os.wait4(proc.pid, os.WNOHANG)
+                if pid:
+                    break
+                mem = proc_status_mb(proc.pid)
+                if "VmRSS" in mem:
+                    samples.append((round(time.perf_counter() - t0, 2), round(mem["VmRSS"], 1)))
+                peak = max(peak, mem.get("VmHWM", 0.0))
+                time.sleep(interval)
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4: tell Popen
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+    return {
+        "returncode": proc.returncode,
+        "seconds": wall,
+        "samples": samples,
+        "peak_rss_mb": peak,
+        "stdout": stdout,
+        "stderr_tail": stderr[-2000:],
+    }
+
+
+def rss_at(samples: list[tuple[float, float]], t: float) -> float | None:
+    """The sampled RSS nearest in time to t."""
+    if not samples:
+        return None
+    return min(samples, key=lambda s: abs(s[0] - t))[1]
