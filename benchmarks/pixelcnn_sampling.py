@@ -30,34 +30,28 @@ import torch
 from generators.pixelcnn import PixelCNN, PixelCNNConfig
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--channels", type=int, default=PixelCNNConfig.channels)
-    ap.add_argument("--layers", type=int, default=PixelCNNConfig.n_layers)
-    ap.add_argument("--head", default="softmax", choices=["softmax", "bernoulli"])
-    ap.add_argument("--n", type=int, default=64)
-    ap.add_argument("--naive-rows", type=int, default=2, help="time naive on the first k rows only (0 = all)")
-    ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default="benchmarks/results/pixelcnn_sampling.json")
-    args = ap.parse_args()
+def measure(model: PixelCNN, n: int = 64, naive_rows: int = 2, seed: int = 0) -> dict:
+    """Time fast vs naive sampling of ``model`` (any weights) and check they draw the same images.
 
-    torch.manual_seed(args.seed)
-    cfg = PixelCNNConfig(channels=args.channels, n_layers=args.layers, head=args.head)
-    model = PixelCNN(cfg).to(getattr(torch, args.dtype)).eval()
-    y = torch.arange(args.n) % cfg.num_classes if cfg.num_classes else None
+    Naive sampling is timed on the first ``naive_rows`` rows (0 = all) and extrapolated.
+    Returns the figures as a JSON-ready dict (the same keys the CLI writes).
+    """
+    model = model.eval()
+    cfg = model.cfg
+    dtype = next(model.parameters()).dtype
+    y = torch.arange(n) % cfg.num_classes if cfg.num_classes else None
     height = cfg.image_size
-    rows = height if args.naive_rows <= 0 else min(args.naive_rows, height)
+    rows = height if naive_rows <= 0 else min(naive_rows, height)
 
     t = time.perf_counter()
-    fast = model.sample(args.n, y=y, generator=torch.Generator().manual_seed(args.seed), method="fast")
+    fast = model.sample(n, y=y, generator=torch.Generator().manual_seed(seed), method="fast")
     fast_s = time.perf_counter() - t
 
     # The same uniforms sample() draws; the private helper lets naive stop after `rows` rows.
-    u = torch.rand(fast.shape, generator=torch.Generator().manual_seed(args.seed), dtype=torch.float64)
+    u = torch.rand(fast.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     t = time.perf_counter()
     with torch.no_grad():
-        naive = model._sample_naive(u, model.condition(y, None, args.n), rows=rows)
+        naive = model._sample_naive(u, model.condition(y, None, n), rows=rows)
     naive_measured_s = time.perf_counter() - t
     naive_s = naive_measured_s * height / rows
 
@@ -65,10 +59,10 @@ def main() -> None:
     with torch.no_grad():
         redrawn = model._draw(model(fast, y), u)
     forced_differ = int((redrawn != fast).sum())
-    result = {
+    return {
         "config": vars(cfg),
-        "n_images": args.n,
-        "dtype": args.dtype,
+        "n_images": n,
+        "dtype": str(dtype).replace("torch.", ""),
         "torch_threads": torch.get_num_threads(),  # naive runs on these
         "fast_threads": 1,  # the fast sampler pins itself to one thread on CPU (see pixelcnn.py)
         "cpu": platform.processor() or platform.machine(),
@@ -84,6 +78,24 @@ def main() -> None:
         "teacher_forced_identical": forced_differ == 0,  # every pixel of every image
         "teacher_forced_pixels_differing": forced_differ,
     }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--channels", type=int, default=PixelCNNConfig.channels)
+    ap.add_argument("--layers", type=int, default=PixelCNNConfig.n_layers)
+    ap.add_argument("--head", default="softmax", choices=["softmax", "bernoulli"])
+    ap.add_argument("--n", type=int, default=64)
+    ap.add_argument("--naive-rows", type=int, default=2, help="time naive on the first k rows only (0 = all)")
+    ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default="benchmarks/results/pixelcnn_sampling.json")
+    args = ap.parse_args()
+
+    torch.manual_seed(args.seed)
+    cfg = PixelCNNConfig(channels=args.channels, n_layers=args.layers, head=args.head)
+    model = PixelCNN(cfg).to(getattr(torch, args.dtype)).eval()
+    result = measure(model, n=args.n, naive_rows=args.naive_rows, seed=args.seed)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

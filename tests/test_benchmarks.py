@@ -1,0 +1,77 @@
+"""`benchmarks/run.py --quick` end to end: every module runs, writes finite numbers, and
+nothing in the repository (README, benchmarks/results) is touched with --out elsewhere."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MODULES = ("generator_quality", "nll", "robustness", "speed", "load")
+
+
+def _fingerprint() -> dict[str, str]:
+    files = [ROOT / "README.md", *sorted((ROOT / "benchmarks" / "results").rglob("*"))]
+    return {str(f): hashlib.sha256(f.read_bytes()).hexdigest() for f in files if f.is_file()}
+
+
+def _numbers(obj, key: str = ""):
+    """(key, number) for every number in a JSON value (bools are not numbers)."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _numbers(v, str(k))
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _numbers(v, key)
+    elif isinstance(obj, (int, float)) and not isinstance(obj, bool):
+        yield key, obj
+
+
+def test_quick_benchmarks_run_and_write_finite_results(tmp_path):
+    if not os.environ.get("FORENSICS_DATA"):
+        pytest.skip("set FORENSICS_DATA to the MNIST folder")
+    before = _fingerprint()
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--out", str(tmp_path),
+                           "--no-readme"], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert [m["name"] for m in summary["modules"]] == list(MODULES)
+    assert summary["total_seconds"] > 0
+    for m in summary["modules"]:
+        if (ROOT / "benchmarks" / f"{m['name']}.py").is_file():
+            assert m["status"] == "ok", m
+        else:  # a module not written yet is reported, not hidden
+            assert m["status"] == "missing", m
+            continue
+        results = [Path(f) for f in m["files"] if f.endswith(".json")]
+        assert results, f"{m['name']} wrote no JSON"
+        for f in results:
+            assert f.is_file() and f.parent == tmp_path, f
+            numbers = list(_numbers(json.loads(f.read_text())))
+            assert numbers, f
+            for key, v in numbers:
+                assert math.isfinite(v), (f.name, key, v)
+                if "auroc" in key.lower():
+                    assert 0.0 <= v <= 1.0, (f.name, key, v)
+
+    robustness = json.loads((tmp_path / "robustness.json").read_text())
+    aurocs = [r["auroc"] for r in robustness["results"]]
+    assert len(aurocs) == 13 and all(a is not None and 0.0 <= a <= 1.0 for a in aurocs)
+    assert (tmp_path / "robustness.png").stat().st_size > 0
+    speed = json.loads((tmp_path / "speed.json").read_text())
+    assert speed["scoring"]["ratio_end_to_end_to_forward"] > 0
+    assert speed["scoring"]["p_machine_identical"]
+    load = json.loads((tmp_path / "load.json").read_text())
+    assert load["exit_code"] == 0 and load["all_records_written"]
+    assert load["peak_rss_mb"] > 0
+
+    assert _fingerprint() == before, "run.py --out elsewhere --no-readme touched README.md or benchmarks/results"
