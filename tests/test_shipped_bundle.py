@@ -26,12 +26,13 @@ pytestmark = [
     pytest.mark.skipif(not os.environ.get("FORENSICS_DATA"), reason="set FORENSICS_DATA to the MNIST folder"),
 ]
 
-# The v0 bundle separates human from machine scans only weakly (held-out AUROC 0.77, see the
-# README): the tests below pin what it does do, and the per-scan verdict tests say what it
-# does not do yet. They are strict xfails, so a better bundle turns them into failures that
-# ask for the marker to go.
-WEAK_V0 = pytest.mark.xfail(strict=True, reason="v0 bundle: held-out AUROC 0.77, most verdicts are 'uncertain'")
-MIN_AUROC = 0.6
+# What the shipped bundle must do on scans it never saw (held-out AUROC 0.97, see the README).
+# With stability on, a verdict that any re-scan would flip becomes "uncertain", so these pin
+# the share of confident correct verdicts and cap the confident wrong ones.
+MIN_AUROC = 0.9
+MIN_HUMAN = 0.7  # measured: 78% of 60 held-out human scans called human
+MIN_MACHINE = 0.6  # measured: 62-69% of 40 samples per generator called machine
+MAX_WRONG = 0.075  # at most 3 in 40 confidently wrong; measured: 1 of 60 human, 0-2 of 40 machine
 
 
 @pytest.fixture(scope="module")
@@ -80,15 +81,15 @@ def _share(records, verdict: str) -> float:
     return sum(r["verdict"] == verdict for r in records) / len(records)
 
 
-@WEAK_V0
 def test_held_out_human_scans_are_called_human(bundle, tmp_path):
-    frames = load_dataset("mnist", train=False).images[-20:, 0].numpy()
+    frames = load_dataset("mnist", train=False).images[-40:, 0].numpy()
     for i, frame in enumerate(frames):  # dark ink on white paper, as a scanner gives it
         Image.fromarray(255 - frame).resize((84, 84), Image.Resampling.BICUBIC).save(tmp_path / f"d{i:02d}.png")
-    assert _share(list(score_paths([str(tmp_path)], bundle, stability=True)), "human") >= 0.9
+    records = list(score_paths([str(tmp_path)], bundle, stability=True))
+    assert _share(records, "human") >= MIN_HUMAN and _share(records, "machine") <= MAX_WRONG
 
 
-@WEAK_V0
-@pytest.mark.parametrize("generator", ["dcgan", "fcgan"])
+@pytest.mark.parametrize("generator", ["dcgan", "fcgan", "pixelcnn"])
 def test_fresh_machine_scans_are_called_machine(bundle, generator):
-    assert _share(score_images(machine_frames(bundle, generator), bundle, stability=True), "machine") >= 0.9
+    records = score_images(machine_frames(bundle, generator, n=40), bundle, stability=True)
+    assert _share(records, "machine") >= MIN_MACHINE and _share(records, "human") <= MAX_WRONG
