@@ -48,7 +48,9 @@ def print_and_scan(frame: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     paper, solid = rng.uniform(185, 250), rng.uniform(0, 80)  # contrast: paper and toner levels
     grey = paper - (paper - solid) * ink
     img = Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8))
-    img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0.0, 0.6) * scale))  # optics, ink bleed
+    # Optics, ink bleed, a soft or fax-quality scan: up to 1.5 frame px, mostly under 0.6
+    # (a ScanCNN that never saw a soft scan called blurred human digits machine-made).
+    img = img.filter(ImageFilter.GaussianBlur(1.5 * rng.uniform(0.0, 1.0) ** 2 * scale))
     # Scanned at a lower resolution, then viewed back up; never below 0.8x the frame's own.
     shrink = rng.uniform(max(0.5, 0.8 / scale), 1.0)
     small = (max(8, int(round(img.width * shrink))), max(8, int(round(img.height * shrink))))

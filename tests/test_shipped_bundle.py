@@ -31,7 +31,7 @@ pytestmark = [
 # the share of confident correct verdicts and cap the confident wrong ones.
 MIN_AUROC = 0.9
 MIN_HUMAN = 0.7  # measured: 33 of the 40 human scans below called human (1 machine)
-MIN_MACHINE = 0.6  # measured: 25, 25 and 27 of 39 samples called machine (0, 0 and 2 human)
+MIN_MACHINE = 0.6  # measured: 29, 28 and 28 of 39 samples called machine (1, 0 and 1 human)
 MAX_WRONG = 0.075  # at most 3 in 40 confidently wrong
 
 
