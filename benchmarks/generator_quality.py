@@ -39,8 +39,7 @@ if __package__ in (None, ""):  # run as `python benchmarks/generator_quality.py`
 from benchmarks import featurenet as fnet
 from benchmarks.quality_metrics import fid, inception_score, precision_recall
 from benchmarks.benchutil import display_path, machine_info, set_threads, write_result
-from forensics.checkpoint import read_manifest, sha256_file
-from forensics.errors import CheckpointError
+from forensics.checkpoint import sha256_file
 
 NAME = "generator_quality"
 GENERATORS = ("pixelcnn", "dcgan", "fcgan")
@@ -51,25 +50,14 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def load_generators(bundle: str | os.PathLike | None = None):
-    """The bundle's three generators (detectors.signals.DetectorModels), each model.pt checked
-    against the checksum the bundle manifest lists, and those checksums (what was measured).
-
-    Loads the generators only, not the combiner: the benchmarks measure the generators, and
-    should not break when the bundle gains or changes detector parts."""
-    from detectors.bundle import DEFAULT_BUNDLE, load_models
+    """The bundle's models (detectors.signals.DetectorModels), loaded and verified by
+    detectors.bundle.load_bundle, and the generators' checksums (what was measured)."""
+    from detectors.bundle import DEFAULT_BUNDLE, load_bundle
 
     path = Path(bundle) if bundle is not None else DEFAULT_BUNDLE
-    manifest = read_manifest(path / "manifest.json", verify=False)
-    listed = manifest.get("model_files", {})
-    sums = {}
-    for name in GENERATORS:
-        rel = f"{name}/model.pt"
-        if rel not in listed:
-            raise CheckpointError(f"{path / 'manifest.json'}: does not list {rel}")
-        sums[name] = sha256_file(path / rel)
-        if sums[name] != listed[rel].get("sha256"):
-            raise CheckpointError(f"{path / rel}: checksum does not match the bundle manifest")
-    return load_models(path), {"bundle": display_path(path), "sha256": sums}
+    loaded = load_bundle(path)  # every file checked against the manifest
+    sums = {name: loaded.manifest["model_files"][f"{name}/model.pt"]["sha256"] for name in GENERATORS}
+    return loaded.models, {"bundle": display_path(path), "sha256": sums}
 
 
 def _featurenet_info(path: Path) -> dict:
