@@ -43,7 +43,7 @@ from forensics.preprocess import preprocess_image
 from . import printscan
 from .cnn import CNNConfig, ScanCNN, train_cnn
 from .bundle import MODEL_NAMES, Combiner, HumanReference, load_models, write_bundle
-from .signals import ALL_SIGNALS, REQUIRED_SIGNALS, DetectorModels, _chunked, as_batch, compute_signals
+from .signals import ALL_SIGNALS, REQUIRED_SIGNALS, DetectorModels, chunked, as_batch, compute_signals
 
 GENERATORS = MODEL_NAMES  # the machine sources, one per trained generator
 SOURCES = ("human", *GENERATORS)
@@ -398,7 +398,7 @@ def data_checksums(dataset: str, data_dir: str | None) -> dict[str, str]:
 
 def _cnn_logits(model: ScanCNN, images: np.ndarray) -> np.ndarray:
     with torch.no_grad():
-        return _chunked(model.eval(), as_batch(images), torch.device("cpu")).astype(np.float64)
+        return chunked(model.eval(), as_batch(images), torch.device("cpu")).astype(np.float64)
 
 
 def train_cnns(models: DetectorModels, human: np.ndarray, per_generator: int, cfg: CNNConfig, seed: int,

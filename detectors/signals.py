@@ -94,17 +94,17 @@ def compute_signals(images, models: DetectorModels) -> dict[str, np.ndarray]:
         out["heatmap"] = np.zeros((0, FRAME, FRAME))
         out["digit"] = np.zeros(0, dtype=np.int64)
         return out
-    out["dcgan_logit"] = _chunked(models.dcgan.discriminate, x, models.device).astype(np.float64)
-    out["fcgan_logit"] = _chunked(models.fcgan.discriminate, x, models.device).astype(np.float64)
+    out["dcgan_logit"] = chunked(models.dcgan.discriminate, x, models.device).astype(np.float64)
+    out["fcgan_logit"] = chunked(models.fcgan.discriminate, x, models.device).astype(np.float64)
     if models.cnn is not None:
-        out["cnn_logit"] = _chunked(models.cnn, x, models.device).astype(np.float64)
+        out["cnn_logit"] = chunked(models.cnn, x, models.device).astype(np.float64)
     out.update(pixelcnn_signals(models.pixelcnn, x))
     out["compressed_bpd"] = compressed_bpd(x)
     out["complexity_bpd"] = out["pixelcnn_bpd"] - out["compressed_bpd"]
     return {k: out[k] for k in (*ALL_SIGNALS, "heatmap", "digit") if k in out}
 
 
-def _chunked(fn, x: torch.Tensor, device: torch.device) -> np.ndarray:
+def chunked(fn, x: torch.Tensor, device: torch.device) -> np.ndarray:
     """fn over fixed-size chunks of x (last one padded with blank frames); results for x only."""
     parts = []
     for start in range(0, x.shape[0], CHUNK):
@@ -122,11 +122,11 @@ def class_log_probs(model: torch.nn.Module, x: torch.Tensor) -> np.ndarray:
     device = next(model.parameters()).device
     k = int(model.cfg.num_classes)
     if k == 0:
-        return _chunked(lambda c: model.log_prob_pixels(c).flatten(1), x, device)[:, None].astype(np.float64)
+        return chunked(lambda c: model.log_prob_pixels(c).flatten(1), x, device)[:, None].astype(np.float64)
     per_class = []
     for y in range(k):
         fn = lambda c, y=y: model.log_prob_pixels(c, y=torch.full((c.shape[0],), y, device=device)).flatten(1)  # noqa: E731
-        per_class.append(_chunked(fn, x, device))
+        per_class.append(chunked(fn, x, device))
     return np.stack(per_class, axis=1).astype(np.float64)
 
 
