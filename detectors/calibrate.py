@@ -3,7 +3,8 @@ it, and an ablation of every signal measured on the other half.
 
 human   = held-out MNIST test images (the generators train on the train split only)
 machine = samples of all three generators: class-conditional PixelCNN samples of every
-          digit in turn, DCGAN and FC-GAN samples
+          digit in turn, DCGAN and FC-GAN samples; and font forgeries (detectors.fonts),
+          typed digits in disguise, as many as of one generator
 Each image also gets a random print-and-scan twin (detectors.printscan), human and machine
 alike, and every image, twin or not, goes through forensics.preprocess exactly as a scan
 would at scoring time. The split is 50/50, stratified by source, and an image and its
@@ -41,12 +42,15 @@ from forensics.errors import CheckpointError, ForensicsError
 from forensics.preprocess import preprocess_image
 
 from . import printscan
+from .fonts import font_forgeries
 from .cnn import CNNConfig, ScanCNN, train_cnn
 from .bundle import MODEL_NAMES, Combiner, HumanReference, load_models, write_bundle
 from .signals import ALL_SIGNALS, REQUIRED_SIGNALS, DetectorModels, chunked, as_batch, compute_signals
 
-GENERATORS = MODEL_NAMES  # the machine sources, one per trained generator
-SOURCES = ("human", *GENERATORS)
+GENERATORS = MODEL_NAMES  # the trained generators
+FORGERIES = ("font",)  # machine sources that need no trained model
+MACHINE_SOURCES = (*GENERATORS, *FORGERIES)
+SOURCES = ("human", *MACHINE_SOURCES)
 CONDITIONS = ("clean", "printscan")
 LR_C = 1.0  # L2 strength of the logistic regression; the inputs are standardised
 CV_FOLDS = 5
@@ -105,14 +109,18 @@ def sample_generator(models: DetectorModels, name: str, n: int, generator: torch
 
 
 def build_calibration_set(models: DetectorModels, human: np.ndarray, per_generator: int, seed: int = 0,
-                          sample_batch: int = 100, progress: Progress | None = None) -> CalibrationSet:
-    """Human frames (as given) and per_generator samples of each generator, each preprocessed
-    and each with a preprocessed print-and-scan twin."""
+                          sample_batch: int = 100, progress: Progress | None = None,
+                          fonts: bool = True) -> CalibrationSet:
+    """Human frames (as given), per_generator samples of each generator and (with ``fonts``)
+    as many font forgeries, each preprocessed and each with a preprocessed print-and-scan twin."""
     rng = np.random.default_rng(seed)
     g = torch.Generator(device=models.device).manual_seed(seed)
     bases = [("human", np.asarray(human, dtype=np.uint8))]
     for name in GENERATORS:
         bases.append((name, sample_generator(models, name, per_generator, g, sample_batch, progress)))
+    if fonts:
+        # Their own generator, so adding them leaves every other draw as it was.
+        bases.append(("font", font_forgeries(per_generator, np.random.default_rng([seed, 1]))))
     total = sum(len(frames) for _, frames in bases)
     task = progress.add_task("preprocess + print-and-scan", total=total) if progress else None
     images, source, condition, group = [], [], [], []
@@ -289,14 +297,15 @@ def ablation(sig: dict[str, np.ndarray], cal: CalibrationSet, fit: np.ndarray, c
     for key, comb in combiners.items():
         scores[f"ensemble_{key}"] = comb.predict_proba(comb.matrix(sig))
     subsets = {"all_generators": held & np.isin(cal.source, ["human", *GENERATORS])}
-    subsets.update({g: held & np.isin(cal.source, ["human", g]) for g in GENERATORS})
+    subsets.update({g: held & np.isin(cal.source, ["human", g]) for g in MACHINE_SOURCES if (cal.source == g).any()})
     table = {sub: {name: metrics(y[mask], s[mask]) for name, s in scores.items()} for sub, mask in subsets.items()}
-    by_condition = {c: metrics(y[held & (cal.condition == c)], scores[f"ensemble_{chosen}"][held & (cal.condition == c)])
+    gens = subsets["all_generators"]  # by condition, like the headline figure: generators only
+    by_condition = {c: metrics(y[gens & (cal.condition == c)], scores[f"ensemble_{chosen}"][gens & (cal.condition == c)])
                     for c in CONDITIONS}
     names = combiners[chosen].signals
     logo = {}
     logo_alone = {}
-    for g in GENERATORS:
+    for g in [g for g in MACHINE_SOURCES if (cal.source == g).any()]:
         sig_g = {**sig, **logo_signals.get(g, {})}
         train = fit & (cal.source != g)
         comb = fit_combiner({n: sig_g[n][train] for n in names}, y[train], cal.group[train], names)
@@ -339,13 +348,13 @@ def ablation_markdown(ab: dict) -> str:
             cells = [_fmt(ab["heldout"][s][row][key]) for s in subsets]
             lines.append(f"| {row} | {'' if d is None else ('+' if d > 0 else '-')} | " + " | ".join(cells) + " |")
         lines.append("")
-    lines += ["## Leave one generator out (chosen ensemble fitted without it)", "",
-              "| held-out generator | AUROC | AP | TPR at 1% FPR |", "|---|---|---|---|"]
+    lines += ["## Leave one machine source out (chosen ensemble and ScanCNN fitted without it)", "",
+              "| held-out source | AUROC | AP | TPR at 1% FPR |", "|---|---|---|---|"]
     for g, m in ab["leave_one_generator_out"].items():
         lines.append(f"| {g} | {_fmt(m['auroc'])} | {_fmt(m['average_precision'])} | {_fmt(m['tpr_at_1pct_fpr'])} |")
     for n, per_g in ab.get("leave_one_generator_out_alone", {}).items():
-        lines += ["", f"{n} alone, from a model trained without the held-out generator:", "",
-                  "| held-out generator | AUROC | AP | TPR at 1% FPR |", "|---|---|---|---|"]
+        lines += ["", f"{n} alone, from a model trained without the held-out source:", "",
+                  "| held-out source | AUROC | AP | TPR at 1% FPR |", "|---|---|---|---|"]
         for g, m in per_g.items():
             lines.append(f"| {g} | {_fmt(m['auroc'])} | {_fmt(m['average_precision'])} | {_fmt(m['tpr_at_1pct_fpr'])} |")
     lines += ["", "## Chosen ensemble by condition", "", "| condition | AUROC | AP | TPR at 1% FPR | human | machine |",
@@ -402,16 +411,18 @@ def _cnn_logits(model: ScanCNN, images: np.ndarray) -> np.ndarray:
 
 
 def train_cnns(models: DetectorModels, human: np.ndarray, per_generator: int, cfg: CNNConfig, seed: int,
-               sample_batch: int, progress: Progress | None = None) -> tuple[dict[str, ScanCNN], dict]:
-    """The ScanCNN on every generator ("all") and one without each generator (for the
-    leave-one-generator-out ablation), from one training set; and a log for the manifest."""
-    train_set = build_calibration_set(models, human, per_generator, seed + CNN_SEED_OFFSET, sample_batch, progress)
+               sample_batch: int, progress: Progress | None = None,
+               fonts: bool = True) -> tuple[dict[str, ScanCNN], dict]:
+    """The ScanCNN on every machine source ("all") and one without each source (for the
+    leave-one-out ablation), from one training set; and a log for the manifest."""
+    train_set = build_calibration_set(models, human, per_generator, seed + CNN_SEED_OFFSET, sample_batch, progress,
+                                      fonts=fonts)
     y = train_set.is_machine
     cnns, logs = {}, {}
-    for key in ("all", *GENERATORS):
+    for key in ("all", *[s for s in MACHINE_SOURCES if (train_set.source == s).any()]):
         rows = train_set.source != key  # "all" matches no source: every row
         total = cfg.epochs * ((int(rows.sum()) + cfg.batch_size - 1) // cfg.batch_size)
-        task = progress.add_task(f"ScanCNN ({'all generators' if key == 'all' else 'without ' + key})",
+        task = progress.add_task(f"ScanCNN ({'all sources' if key == 'all' else 'without ' + key})",
                                  total=total) if progress else None
         report = (lambda done, _t, task=task: progress.update(task, completed=done)) if progress else None
         cnns[key], logs[key] = train_cnn(train_set.images[rows], y[rows], cfg, seed=seed, progress=report)
@@ -424,7 +435,7 @@ def train_cnns(models: DetectorModels, human: np.ndarray, per_generator: int, cf
 def calibrate(run_dir: str | Path, out_dir: str | Path, per_generator: int = 2000, seed: int = 0,
               data_dir: str | None = None, device: str = "cpu", sample_batch: int = 100, signal_batch: int = 256,
               console: Console | None = None, command: str | None = None, cnn_per_generator: int = 3000,
-              cnn_config: CNNConfig = CNNConfig()) -> dict:
+              cnn_config: CNNConfig = CNNConfig(), fonts: bool = True) -> dict:
     """Train the ScanCNN, build the calibration set from RUN_DIR's models, fit the combiner,
     write the bundle to OUT_DIR.
 
@@ -445,17 +456,19 @@ def calibrate(run_dir: str | Path, out_dir: str | Path, per_generator: int = 200
     train_split = load_dataset(dataset, train=True, data_dir=data_dir, download=False)
     rng = np.random.default_rng(seed)
     pool = min(len(test), HUMAN_POOL)
-    n_human = min(pool, len(GENERATORS) * per_generator)  # as many human as machine images
+    sources = len(GENERATORS) + (len(FORGERIES) if fonts else 0)
+    n_human = min(pool, sources * per_generator)  # as many human as machine images
     human = test.images[np.sort(rng.choice(pool, n_human, replace=False)), 0].numpy()
-    n_cnn_human = min(len(train_split), len(GENERATORS) * cnn_per_generator)
+    n_cnn_human = min(len(train_split), sources * cnn_per_generator)
     cnn_human = train_split.images[np.sort(rng.choice(len(train_split), n_cnn_human, replace=False)), 0].numpy()
 
     with _progress(console) as progress:
-        cnns, cnn_info = train_cnns(models, cnn_human, cnn_per_generator, cnn_config, seed, sample_batch, progress)
-        cal = build_calibration_set(models, human, per_generator, seed, sample_batch, progress)
+        cnns, cnn_info = train_cnns(models, cnn_human, cnn_per_generator, cnn_config, seed, sample_batch, progress,
+                                    fonts=fonts)
+        cal = build_calibration_set(models, human, per_generator, seed, sample_batch, progress, fonts=fonts)
         models.cnn = cnns["all"]  # from here on the models are the bundle's, as scoring will see them
         sig = signal_table(cal.images, models, signal_batch, progress)
-    logo_signals = {g: {"cnn_logit": _cnn_logits(cnns[g], cal.images)} for g in GENERATORS}
+    logo_signals = {g: {"cnn_logit": _cnn_logits(cnns[g], cal.images)} for g in cnns if g != "all"}
     if console:
         console.print("fitting the combiner", highlight=False)
     fit = split_fit(cal, seed)
@@ -474,6 +487,7 @@ def calibrate(run_dir: str | Path, out_dir: str | Path, per_generator: int = 200
     write_bundle(out_dir, run_dir, cnns["all"], combiners[chosen], reference, ab_json, ablation_markdown(ab),
                  command=command or " ".join(["forensics", *sys.argv[1:]]),
                  calibration={"per_generator": per_generator, "human_images": n_human, "seed": seed,
+                              "font_forgeries": per_generator if fonts else 0,
                               "dataset": dataset, "human_split": f"test[:{pool}]", "device": device,
                               "counts": ab["counts"], "dropped_no_ink": cal.dropped},
                  scan_cnn=cnn_info,

@@ -184,12 +184,13 @@ def score(
 def calibrate(
     run: Path = typer.Option(..., "--run", help="Run folder written by train-generators (needs pixelcnn, dcgan and fcgan)."),
     out: Path = typer.Option(..., "--out", "-o", help="Bundle folder to write (models, combiner, reference, ablation, manifest)."),
-    per_generator: int = typer.Option(2000, help="Samples drawn from each generator; as many MNIST test images are used per generator."),
+    per_generator: int = typer.Option(2000, help="Samples drawn from each generator (and font forgeries made); as many MNIST test images are used per machine source."),
     seed: int = typer.Option(0, help="Seed for sampling, print-and-scan and the fit/held-out split."),
     data_dir: Optional[Path] = typer.Option(None, help="Data root with the MNIST test split (default: $FORENSICS_DATA, else a user cache folder)."),
     device: str = typer.Option("cpu", help="cpu or cuda (sampling the PixelCNN is the slow part on a CPU)."),
-    cnn_per_generator: int = typer.Option(3000, help="Samples of each generator the ScanCNN trains on (with 3x as many MNIST train digits); drawn with another seed than calibration's."),
-    cnn_epochs: int = typer.Option(8, help="Epochs of ScanCNN training (4 CNNs are trained: one shipped, one without each generator for the ablation)."),
+    cnn_per_generator: int = typer.Option(3000, help="Samples of each generator (and font forgeries) the ScanCNN trains on, with as many MNIST train digits per source; drawn with another seed than calibration's."),
+    cnn_epochs: int = typer.Option(8, help="Epochs of ScanCNN training (5 CNNs are trained: one shipped, one without each machine source for the ablation)."),
+    fonts: bool = typer.Option(True, help="Add font forgeries (typed digits in disguise, detectors/fonts.py) as a fourth machine source."),
     sample_batch: int = typer.Option(100, help="Images sampled per generator call."),
     threads: int = typer.Option(1, help="CPU threads for the models. Chunks of 8 images are small: on a busy machine 2 threads were measured 10x slower than 1."),
 ) -> None:
@@ -204,7 +205,7 @@ def calibrate(
         ab = run_calibration(run, out, per_generator=per_generator, seed=seed,
                              data_dir=str(data_dir) if data_dir else None, device=device,
                              sample_batch=sample_batch, console=err, cnn_per_generator=cnn_per_generator,
-                             cnn_config=CNNConfig(epochs=cnn_epochs),
+                             cnn_config=CNNConfig(epochs=cnn_epochs), fonts=fonts,
                              command=" ".join(["forensics", *sys.argv[1:]]))
     except (CheckpointError, DataMissingError) as exc:
         raise _fail(exc, EXIT_MISSING)

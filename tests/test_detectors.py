@@ -132,15 +132,18 @@ def test_combiner_json_is_plain_data_and_bad_json_is_refused(bundle_dir):
 def test_bundle_manifest_records_checksums_commands_data_and_metrics(bundle_dir):
     m = json.loads((bundle_dir / "manifest.json").read_text())
     assert set(m["model_files"]) == {"pixelcnn/model.pt", "dcgan/model.pt", "fcgan/model.pt", "cnn/model.pt"}
-    assert set(m["scan_cnn"]["runs"]) == {"all", "pixelcnn", "dcgan", "fcgan"}
+    assert set(m["scan_cnn"]["runs"]) == {"all", "pixelcnn", "dcgan", "fcgan", "font"}
+    assert m["scan_cnn"]["train_counts"]["font"] > 0 and m["calibration"]["font_forgeries"] > 0
     assert m["scan_cnn"]["human_split"] == "train" and m["scan_cnn"]["sample_seed"] != m["calibration"]["seed"]
     assert {"combiner.json", "human_reference.json", "ablation.json", "ablation.md"} <= set(m["files"])
     assert set(m["training"]) == {"pixelcnn", "dcgan", "fcgan"} and m["data"]["sha256"]
     assert m["metrics"]["heldout_ensemble"]["all_generators"]["auroc"] is not None
     ablation = json.loads((bundle_dir / "ablation.json").read_text())
-    assert set(ablation["leave_one_generator_out"]) == {"pixelcnn", "dcgan", "fcgan"}
-    # the CNN of each left-out row was retrained without that generator, and is reported alone
-    assert set(ablation["leave_one_generator_out_alone"]["cnn_logit"]) == {"pixelcnn", "dcgan", "fcgan"}
+    assert set(ablation["leave_one_generator_out"]) == {"pixelcnn", "dcgan", "fcgan", "font"}
+    # the CNN of each left-out row was retrained without that source, and is reported alone
+    assert set(ablation["leave_one_generator_out_alone"]["cnn_logit"]) == {"pixelcnn", "dcgan", "fcgan", "font"}
+    # font forgeries have their own held-out column; the headline figure stays generators only
+    assert "font" in ablation["heldout"] and ablation["counts"]["font/heldout"] > 0
     assert "| signal |" in (bundle_dir / "ablation.md").read_text()
 
 
