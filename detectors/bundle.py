@@ -4,6 +4,7 @@
     BUNDLE/dcgan/model.pt
     BUNDLE/fcgan/model.pt
     BUNDLE/cnn/model.pt          the ScanCNN trained by calibration (detectors.cnn)
+    BUNDLE/font_cnn/model.pt     the FontCNN, the same network trained on font forgeries
     BUNDLE/combiner.json         the fitted combiner: scaler, logistic regression, Platt map
     BUNDLE/human_reference.json  each signal's distribution on human calibration images
     BUNDLE/ablation.json, ablation.md   held-out metrics of every signal and the ensemble
@@ -32,7 +33,8 @@ from .cnn import load_cnn, save_cnn
 from .signals import ALL_SIGNALS, FRAME, DetectorModels
 
 MODEL_NAMES = ("pixelcnn", "dcgan", "fcgan")  # the generators, copied from a run folder
-BUNDLE_MODELS = (*MODEL_NAMES, "cnn")  # and the detector's own CNN
+CNN_NAMES = ("cnn", "font_cnn")  # the detector's own CNNs, trained by calibration
+BUNDLE_MODELS = (*MODEL_NAMES, *CNN_NAMES)
 COMBINER_FILE = "combiner.json"
 REFERENCE_FILE = "human_reference.json"
 ABLATION_FILES = ("ablation.json", "ablation.md")
@@ -212,7 +214,7 @@ class Bundle:
 
 def load_models(folder: str | Path, device: str = "cpu") -> DetectorModels:
     """The models from FOLDER/<name>/model.pt, weights only: a run folder gives the three
-    generators (cnn None), a bundle also its ScanCNN."""
+    generators (no CNNs), a bundle also its ScanCNN and FontCNN."""
     from generators.train import load_weights
 
     folder = Path(folder)
@@ -228,9 +230,9 @@ def load_models(folder: str | Path, device: str = "cpu") -> DetectorModels:
     for name in ("dcgan", "fcgan"):
         if tuple(loaded[name].image_shape) != (1, FRAME, FRAME):
             raise CheckpointError(f"{folder / name}: models {loaded[name].image_shape} images, not 1x{FRAME}x{FRAME}")
-    cnn_file = folder / "cnn" / "model.pt"
-    cnn = load_cnn(cnn_file, device) if cnn_file.exists() else None
-    return DetectorModels(pixelcnn, loaded["dcgan"], loaded["fcgan"], cnn)
+    cnns = {name: load_cnn(folder / name / "model.pt", device) if (folder / name / "model.pt").exists() else None
+            for name in CNN_NAMES}
+    return DetectorModels(pixelcnn, loaded["dcgan"], loaded["fcgan"], **cnns)
 
 
 def load_bundle(path: str | Path | None = None, device: str = "cpu") -> Bundle:
@@ -281,10 +283,10 @@ def _read(f: Path) -> str:
 # --------------------------------------------------------------------------- writing
 
 
-def write_bundle(out: str | Path, run_dir: str | Path, cnn, combiner: Combiner, reference: HumanReference,
+def write_bundle(out: str | Path, run_dir: str | Path, cnns: dict, combiner: Combiner, reference: HumanReference,
                  ablation_json: str, ablation_md: str, **info: Any) -> Path:
-    """Copy the run's models into OUT, save the ScanCNN ``cnn`` beside them and write the
-    bundle's files, the manifest last.
+    """Copy the run's models into OUT, save the CNNs (``cnns[name]`` for each of CNN_NAMES)
+    beside them and write the bundle's files, the manifest last.
 
     The old manifest goes first, so a bundle interrupted half-way fails to load with
     "no manifest" instead of mixing old and new files.
@@ -298,8 +300,8 @@ def write_bundle(out: str | Path, run_dir: str | Path, cnn, combiner: Combiner, 
     for name in BUNDLE_MODELS:
         target = out / name / "model.pt"
         target.parent.mkdir(parents=True, exist_ok=True)
-        if name == "cnn":
-            save_cnn(cnn, target)
+        if name in CNN_NAMES:
+            save_cnn(cnns[name], target)
         else:
             tmp = target.with_name(".model.pt.tmp")
             shutil.copyfile(run_dir / name / "model.pt", tmp)

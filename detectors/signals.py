@@ -6,7 +6,9 @@ For uint8 images [B, 1, 28, 28] (the MNIST frame from forensics.preprocess) one 
   dcgan_logit              DCGAN discriminator logit (real > 0)                        [B]
   fcgan_logit              FC-GAN discriminator logit (real > 0)                       [B]
   cnn_logit                the ScanCNN's logit (machine > 0), a small CNN trained on
-                           human vs machine scans (detectors.cnn)                      [B]
+                           human vs generator scans (detectors.cnn)                    [B]
+  font_logit               the FontCNN's logit (typed > 0): the same small CNN, trained
+                           on human digits vs font forgeries (detectors.fonts)         [B]
   pixelcnn_bpd             PixelCNN NLL of the image, bits/dim, marginalised over
                            classes: log p(x) = logsumexp_y log p(x|y) + log(1/10)     [B]
   pixelcnn_best_class_bpd  min_y NLL(x | y), bits/dim                                  [B]
@@ -43,7 +45,8 @@ import numpy as np
 import torch
 
 REQUIRED_SIGNALS = ("dcgan_logit", "fcgan_logit", "pixelcnn_bpd", "pixelcnn_best_class_bpd", "complexity_bpd")
-EXTRA_SIGNALS = ("cnn_logit", "compressed_bpd", "class_entropy_bits", "peak_surprise_nats")
+EXTRA_SIGNALS = ("cnn_logit", "font_logit", "compressed_bpd", "class_entropy_bits", "peak_surprise_nats")
+CNN_SIGNALS = {"cnn_logit": "cnn", "font_logit": "font_cnn"}  # signal -> DetectorModels field
 ALL_SIGNALS = REQUIRED_SIGNALS + EXTRA_SIGNALS
 FRAME = 28
 DIMS = FRAME * FRAME
@@ -60,6 +63,7 @@ class DetectorModels:
     dcgan: object  # generators.gan.GAN
     fcgan: object  # generators.gan.GAN
     cnn: torch.nn.Module | None = None  # detectors.cnn.ScanCNN; None while calibration trains it
+    font_cnn: torch.nn.Module | None = None  # a ScanCNN trained on font forgeries; likewise
 
     @property
     def device(self) -> torch.device:
@@ -82,22 +86,24 @@ def as_batch(images) -> torch.Tensor:
 def compute_signals(images, models: DetectorModels) -> dict[str, np.ndarray]:
     """All signals for a batch of preprocessed uint8 images (see the module docstring).
 
-    Without a ScanCNN (models.cnn is None, as during calibration) cnn_logit is left out.
+    A CNN that is None (as while calibration trains it) leaves its signal out.
     """
     x = as_batch(images)
     n = x.shape[0]
     out: dict[str, np.ndarray] = {}
+    absent = {name for name, field in CNN_SIGNALS.items() if getattr(models, field) is None}
     if n == 0:
         for name in ALL_SIGNALS:
-            if name != "cnn_logit" or models.cnn is not None:
+            if name not in absent:
                 out[name] = np.zeros(0)
         out["heatmap"] = np.zeros((0, FRAME, FRAME))
         out["digit"] = np.zeros(0, dtype=np.int64)
         return out
     out["dcgan_logit"] = chunked(models.dcgan.discriminate, x, models.device).astype(np.float64)
     out["fcgan_logit"] = chunked(models.fcgan.discriminate, x, models.device).astype(np.float64)
-    if models.cnn is not None:
-        out["cnn_logit"] = chunked(models.cnn, x, models.device).astype(np.float64)
+    for name, field in CNN_SIGNALS.items():
+        if name not in absent:
+            out[name] = chunked(getattr(models, field), x, models.device).astype(np.float64)
     out.update(pixelcnn_signals(models.pixelcnn, x))
     out["compressed_bpd"] = compressed_bpd(x)
     out["complexity_bpd"] = out["pixelcnn_bpd"] - out["compressed_bpd"]

@@ -2,10 +2,10 @@
 
 Human: MNIST test digits from the half that calibration never uses (test[5000:]).
 Machine: fresh samples of the bundle's own generators (DCGAN, FC-GAN, class-conditional
-PixelCNN). Both go through the same simulated print-and-scan, so the only difference
+PixelCNN) and font forgeries (detectors/fonts.py, a seed calibration does not use). All go through the same simulated print-and-scan, so the only difference
 between them is who drew the digit. The label is in each file name.
 
-    python examples/make_scans.py --out examples/scans --per-source 4 --seed 0
+    python examples/make_scans.py --out examples/scans --per-source 3 --seed 0
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from detectors.bundle import load_bundle
+from detectors.fonts import font_forgeries
 from detectors.printscan import print_and_scan
 from forensics.checkpoint import atomic_write_bytes
 from forensics.data import load_dataset
@@ -64,7 +65,9 @@ def main() -> None:
     digits = torch.randint(0, 10, (k,), generator=g)
     frames = models.pixelcnn.eval().sample(k, y=digits, generator=g)[:, 0].numpy()
     _save_scans(frames, [f"machine_pixelcnn_{j:02d}_digit{int(d)}" for j, d in enumerate(digits)], args.out, rng)
-    print(f"wrote {4 * k} scans to {args.out}")
+    frames = font_forgeries(k, np.random.default_rng([args.seed, 2]))  # digits 0, 1, 2, ... in turn
+    _save_scans(frames, [f"machine_font_{j:02d}_digit{j % 10}" for j in range(k)], args.out, rng)
+    print(f"wrote {5 * k} scans to {args.out}")
 
 
 if __name__ == "__main__":

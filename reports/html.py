@@ -66,6 +66,7 @@ SIGNAL_LABELS = {
     "dcgan_logit": "DCGAN critic",
     "fcgan_logit": "FC-GAN critic",
     "cnn_logit": "ScanCNN",
+    "font_logit": "FontCNN",
     "pixelcnn_bpd": "PixelCNN NLL",
     "pixelcnn_best_class_bpd": "NLL, best digit",
     "complexity_bpd": "NLL - compressed",

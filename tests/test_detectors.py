@@ -131,7 +131,8 @@ def test_combiner_json_is_plain_data_and_bad_json_is_refused(bundle_dir):
 
 def test_bundle_manifest_records_checksums_commands_data_and_metrics(bundle_dir):
     m = json.loads((bundle_dir / "manifest.json").read_text())
-    assert set(m["model_files"]) == {"pixelcnn/model.pt", "dcgan/model.pt", "fcgan/model.pt", "cnn/model.pt"}
+    assert set(m["model_files"]) == {"pixelcnn/model.pt", "dcgan/model.pt", "fcgan/model.pt", "cnn/model.pt",
+                                     "font_cnn/model.pt"}
     assert set(m["scan_cnn"]["runs"]) == {"all", "pixelcnn", "dcgan", "fcgan", "font"}
     assert m["scan_cnn"]["train_counts"]["font"] > 0 and m["calibration"]["font_forgeries"] > 0
     assert m["scan_cnn"]["human_split"] == "train" and m["scan_cnn"]["sample_seed"] != m["calibration"]["seed"]
@@ -147,7 +148,7 @@ def test_bundle_manifest_records_checksums_commands_data_and_metrics(bundle_dir)
     assert "| signal |" in (bundle_dir / "ablation.md").read_text()
 
 
-@pytest.mark.parametrize("victim", ["combiner.json", "pixelcnn/model.pt", "cnn/model.pt"])
+@pytest.mark.parametrize("victim", ["combiner.json", "pixelcnn/model.pt", "cnn/model.pt", "font_cnn/model.pt"])
 def test_load_bundle_rejects_a_tampered_file(bundle_dir, tmp_path, victim):
     copy = tmp_path / "bundle"
     shutil.copytree(bundle_dir, copy)

@@ -89,7 +89,7 @@ def test_sample_refuses_an_evil_model_file(tmp_path):
     assert not marker.exists() and not (tmp_path / "grid.png").exists()
 
 
-@pytest.fixture(params=["pixelcnn", "cnn"])
+@pytest.fixture(params=["pixelcnn", "cnn", "font_cnn"])
 def evil_bundle(request, tiny_bundle_dir, tmp_path):
     """The tiny bundle with a booby-trapped generator or ScanCNN model.pt, and a manifest
     re-signed to match: whoever hands us a bundle controls its checksums too, so only the
