@@ -45,7 +45,7 @@ from . import printscan
 from .fonts import font_forgeries
 from .cnn import CNNConfig, ScanCNN, train_cnn
 from .bundle import MODEL_NAMES, Combiner, HumanReference, load_models, write_bundle
-from .signals import ALL_SIGNALS, REQUIRED_SIGNALS, DetectorModels, chunked, as_batch, compute_signals
+from .signals import ALL_SIGNALS, REQUIRED_SIGNALS, DetectorModels, as_batch, chunked, compute_signals, either_logit
 
 GENERATORS = MODEL_NAMES  # the trained generators
 FORGERIES = ("font",)  # machine sources that need no trained model
@@ -472,10 +472,14 @@ def calibrate(run_dir: str | Path, out_dir: str | Path, per_generator: int = 200
         cal = build_calibration_set(models, human, per_generator, seed, sample_batch, progress)
         models.cnn, models.font_cnn = cnns["all"], cnns["font"]  # the bundle's models, as scoring will see them
         sig = signal_table(cal.images, models, signal_batch, progress)
-    logo_signals = {g: {"cnn_logit": _cnn_logits(cnns[g], cal.images)} for g in GENERATORS}
-    # Fonts left out: no FontCNN at all (a constant signal carries nothing), and the ScanCNN,
-    # which never trained on fonts, reported alone.
-    logo_signals["font"] = {"font_logit": np.zeros(len(cal.images)), "cnn_logit": sig["cnn_logit"]}
+    logo_signals = {}
+    for g in GENERATORS:
+        cnn_g = _cnn_logits(cnns[g], cal.images)
+        logo_signals[g] = {"cnn_logit": cnn_g, "either_cnn_logit": either_logit(cnn_g, sig["font_logit"])}
+    # Fonts left out: no FontCNN at all (a constant signal carries nothing, and "either" is
+    # the ScanCNN alone, which never trained on fonts).
+    logo_signals["font"] = {"font_logit": np.zeros(len(cal.images)), "cnn_logit": sig["cnn_logit"],
+                            "either_cnn_logit": sig["cnn_logit"]}
     if console:
         console.print("fitting the combiner", highlight=False)
     fit = split_fit(cal, seed)

@@ -9,6 +9,10 @@ For uint8 images [B, 1, 28, 28] (the MNIST frame from forensics.preprocess) one 
                            human vs generator scans (detectors.cnn)                    [B]
   font_logit               the FontCNN's logit (typed > 0): the same small CNN, trained
                            on human digits vs font forgeries (detectors.fonts)         [B]
+  either_cnn_logit         log(e^cnn_logit + e^font_logit): the two CNNs' odds added,
+                           "generated OR typed". A linear combiner cannot make an OR
+                           of the two logits itself: fed them apart it lost 0.025 AUROC
+                           on generator samples (0.979 -> 0.954), fed this 0.002      [B]
   pixelcnn_bpd             PixelCNN NLL of the image, bits/dim, marginalised over
                            classes: log p(x) = logsumexp_y log p(x|y) + log(1/10)     [B]
   pixelcnn_best_class_bpd  min_y NLL(x | y), bits/dim                                  [B]
@@ -45,7 +49,8 @@ import numpy as np
 import torch
 
 REQUIRED_SIGNALS = ("dcgan_logit", "fcgan_logit", "pixelcnn_bpd", "pixelcnn_best_class_bpd", "complexity_bpd")
-EXTRA_SIGNALS = ("cnn_logit", "font_logit", "compressed_bpd", "class_entropy_bits", "peak_surprise_nats")
+EXTRA_SIGNALS = ("cnn_logit", "font_logit", "either_cnn_logit", "compressed_bpd", "class_entropy_bits",
+                 "peak_surprise_nats")
 CNN_SIGNALS = {"cnn_logit": "cnn", "font_logit": "font_cnn"}  # signal -> DetectorModels field
 ALL_SIGNALS = REQUIRED_SIGNALS + EXTRA_SIGNALS
 FRAME = 28
@@ -92,6 +97,8 @@ def compute_signals(images, models: DetectorModels) -> dict[str, np.ndarray]:
     n = x.shape[0]
     out: dict[str, np.ndarray] = {}
     absent = {name for name, field in CNN_SIGNALS.items() if getattr(models, field) is None}
+    if absent:
+        absent.add("either_cnn_logit")
     if n == 0:
         for name in ALL_SIGNALS:
             if name not in absent:
@@ -104,10 +111,17 @@ def compute_signals(images, models: DetectorModels) -> dict[str, np.ndarray]:
     for name, field in CNN_SIGNALS.items():
         if name not in absent:
             out[name] = chunked(getattr(models, field), x, models.device).astype(np.float64)
+    if "either_cnn_logit" not in absent:
+        out["either_cnn_logit"] = either_logit(out["cnn_logit"], out["font_logit"])
     out.update(pixelcnn_signals(models.pixelcnn, x))
     out["compressed_bpd"] = compressed_bpd(x)
     out["complexity_bpd"] = out["pixelcnn_bpd"] - out["compressed_bpd"]
     return {k: out[k] for k in (*ALL_SIGNALS, "heatmap", "digit") if k in out}
+
+
+def either_logit(cnn_logit: np.ndarray, font_logit: np.ndarray) -> np.ndarray:
+    """The logit of "machine by either route": odds add, so log(e^a + e^b)."""
+    return np.logaddexp(cnn_logit, font_logit)
 
 
 def chunked(fn, x: torch.Tensor, device: torch.device) -> np.ndarray:

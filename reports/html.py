@@ -67,6 +67,7 @@ SIGNAL_LABELS = {
     "fcgan_logit": "FC-GAN critic",
     "cnn_logit": "ScanCNN",
     "font_logit": "FontCNN",
+    "either_cnn_logit": "ScanCNN or FontCNN",
     "pixelcnn_bpd": "PixelCNN NLL",
     "pixelcnn_best_class_bpd": "NLL, best digit",
     "complexity_bpd": "NLL - compressed",

@@ -87,7 +87,7 @@ from typing import IO, Any, Iterable, Iterator, Optional
 from detectors.signals import ALL_SIGNALS
 from forensics.checkpoint import atomic_open
 
-SCHEMA_VERSION = 3  # 2: the cnn_logit signal joined the records and the CSV; 3: font_logit
+SCHEMA_VERSION = 3  # 2: the cnn_logit signal joined the records and the CSV; 3: font_logit, either_cnn_logit
 REPORT_KIND = "forensics/report"
 VERDICTS = ("machine", "uncertain", "human")  # most severe first
 SEVERITY = {"machine": 0, "uncertain": 1, "human": 2}
