@@ -15,7 +15,9 @@ The ScanCNN (detectors.cnn, the cnn_logit signal) is trained first, on a separat
 the same way from MNIST *train* digits and generator samples drawn with another seed, so no
 calibration image, fit or held-out, is one it trained on. For the leave-one-generator-out
 rows of the ablation a ScanCNN is trained again without that generator's samples: a held-out
-generator must be unseen by every part of the detector, not only by the combiner.
+generator must be unseen by every part of the detector, not only by the combiner. The
+FontCNN (font_logit) is the same network trained on the same human digits vs font forgeries;
+with fonts left out there is no FontCNN at all.
 
 The combiner (standardise -> logistic regression -> Platt) sees the fit half only; Platt's
 two numbers are fitted on out-of-fold decision values, not on the values the regression
