@@ -41,7 +41,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from forensics.checkpoint import read_manifest, sha256_file
 from forensics.data import BUILTIN, RAW_FILES, load_dataset, resolve_data_root
 from forensics.errors import CheckpointError, ForensicsError
-from forensics.preprocess import preprocess_image
 
 from . import printscan
 from .fonts import font_forgeries
@@ -133,7 +132,8 @@ def build_calibration_set(models: DetectorModels, human: np.ndarray, per_generat
             # combiner fitted on raw frames learns "pristine MNIST = human" and calls every real
             # scan of a human digit machine-made.
             clean = printscan.render_scan(frame, scale=int(rng.integers(2, 5)))
-            versions = (("clean", _preprocess_or_none(np.asarray(clean))), ("printscan", printscan.augment([frame], rng)[0]))
+            versions = (("clean", printscan.preprocess_or_none(np.asarray(clean))),
+                        ("printscan", printscan.augment([frame], rng)[0]))
             for cond, out in versions:
                 if out is None:
                     dropped[f"{name}/{cond}"] += 1
@@ -147,17 +147,6 @@ def build_calibration_set(models: DetectorModels, human: np.ndarray, per_generat
                 progress.advance(task)
     return CalibrationSet(np.stack(images).astype(np.uint8), np.array(source), np.array(condition),
                           np.array(group, dtype=np.int64), dropped)
-
-
-def _preprocess_or_none(frame: np.ndarray) -> np.ndarray | None:
-    from PIL import Image
-
-    from forensics.errors import InputError
-
-    try:
-        return preprocess_image(Image.fromarray(np.asarray(frame, dtype=np.uint8)))
-    except InputError:  # e.g. a blank GAN sample: no ink to find
-        return None
 
 
 def signal_table(images: np.ndarray, models: DetectorModels, batch: int = 256,

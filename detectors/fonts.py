@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from forensics.errors import ForensicsError, InputError
-from forensics.preprocess import preprocess_image
+from forensics.errors import ForensicsError
+
+from .printscan import preprocess_or_none
 
 CANVAS = 96  # fonts are drawn and warped at this size, then preprocessed down to a frame
 
@@ -88,11 +89,7 @@ def _as_frame(ink: np.ndarray) -> np.ndarray | None:
     """Any bright-on-black picture -> a preprocessed frame (dark-on-white scan first, so the
     forgery is framed exactly as a scanned digit is); None if there is no ink."""
     scan = 255 - np.clip(np.round(ink), 0, 255).astype(np.uint8)
-    scan = np.pad(scan, 8, constant_values=255)  # paper around it, as preprocessing expects
-    try:
-        return preprocess_image(Image.fromarray(scan))
-    except InputError:
-        return None
+    return preprocess_or_none(np.pad(scan, 8, constant_values=255))  # paper around it, as a scan has
 
 
 def font_forgeries(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -100,7 +97,7 @@ def font_forgeries(n: int, rng: np.random.Generator) -> np.ndarray:
     fonts = font_paths()
     if not fonts:
         raise ForensicsError(f"none of the fonts {FONT_FILES[0]}, ... found in matplotlib's font folder; "
-                             "reinstall matplotlib (a dependency) or calibrate with --no-fonts")
+                             "reinstall matplotlib (a dependency)")
     frames: list[np.ndarray] = []
     i = 0
     while len(frames) < n:

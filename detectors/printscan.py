@@ -64,7 +64,7 @@ def augment(frames: np.ndarray, rng: np.random.Generator) -> list[np.ndarray | N
     """print_and_scan + preprocess for each frame; None where the scan lost its ink."""
     out: list[np.ndarray | None] = []
     for frame in frames:
-        out.append(_preprocess_or_none(print_and_scan(frame, rng)))
+        out.append(preprocess_or_none(print_and_scan(frame, rng)))
     return out
 
 
@@ -110,7 +110,7 @@ def rescans(frame: np.ndarray) -> list[np.ndarray]:
     """
     out = []
     for name in RESCANS:
-        frame2 = _preprocess_or_none(rescan(frame, name))
+        frame2 = preprocess_or_none(rescan(frame, name))
         out.append(frame2 if frame2 is not None else np.asarray(frame, dtype=np.uint8))
     return out
 
@@ -125,7 +125,8 @@ def _jpeg(img: Image.Image, quality: int) -> np.ndarray:
     return np.asarray(Image.open(buf).convert("L"))
 
 
-def _preprocess_or_none(scan: np.ndarray) -> np.ndarray | None:
+def preprocess_or_none(scan: np.ndarray) -> np.ndarray | None:
+    """forensics.preprocess of a grey scan array; None where it finds no ink (e.g. a blank sample)."""
     try:
         return preprocess_image(Image.fromarray(np.asarray(scan, dtype=np.uint8)))
     except InputError:
