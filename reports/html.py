@@ -323,6 +323,7 @@ background:linear-gradient(to right,#000,rgb(230,20,20))}
 table{border-collapse:collapse;width:100%}
 th,td{padding:8px 10px;text-align:left;vertical-align:top;border-top:1px solid var(--soft)}
 thead th{border-top:0;background:#f6f8fa;font-size:12px;text-transform:uppercase;letter-spacing:.04em;color:var(--muted);white-space:nowrap}
+thead th.wrap{white-space:normal;min-width:5em}
 th button{all:unset;cursor:pointer}
 th button:focus-visible{outline:2px solid #0969da;outline-offset:2px}
 th[aria-sort="ascending"] button::after{content:" \\25B2"}
@@ -625,7 +626,7 @@ class HtmlSink:
             w('<div class="tablewrap"><table id="records"><thead><tr>')
             w(_sort_th("#", "input", ' class="num"') + "<th>Scan</th><th>Model view</th><th>Surprise</th>")
             w(_sort_th("File", "file") + _sort_th("Verdict", "verdict")
-              + _sort_th("p_machine", "p_machine", ' aria-sort="descending"') + _sort_th("PixelCNN digit", "digit", ' class="num"'))
+              + _sort_th("p_machine", "p_machine", ' aria-sort="descending"') + _sort_th("PixelCNN digit", "digit", ' class="num wrap"'))
             w("<th>Signals <span class=\"muted\">(value, human percentile)</span></th></tr></thead>\n<tbody>\n")
             for rank, (_, offset, length) in enumerate(sorted(self.rows), start=1):
                 self._copy(stream, offset, length, rank)
