@@ -461,7 +461,9 @@ def calibrate(run_dir: str | Path, out_dir: str | Path, per_generator: int = 200
     with _progress(console) as progress:
         cnns, cnn_info = train_cnns(models, cnn_human, cnn_per_generator, cnn_config, seed, sample_batch, progress)
         cal = build_calibration_set(models, human, per_generator, seed, sample_batch, progress)
-        models.cnn, models.font_cnn = cnns["all"], cnns["font"]  # the bundle's models, as scoring will see them
+        shipped = {"cnn": cnns["all"], "font_cnn": cnns["font"]}  # bundle file name (and models field) -> CNN
+        for name, cnn in shipped.items():  # from here on the models are the bundle's, as scoring will see them
+            setattr(models, name, cnn)
         sig = signal_table(cal.images, models, signal_batch, progress)
     logo_signals = {}
     for g in GENERATORS:
@@ -486,7 +488,7 @@ def calibrate(run_dir: str | Path, out_dir: str | Path, per_generator: int = 200
     ab_json = json.dumps(ab, indent=2) + "\n"
     heldout = ab["heldout"]
     summary = {sub: heldout[sub][f"ensemble_{chosen}"] for sub in heldout}
-    write_bundle(out_dir, run_dir, {"cnn": cnns["all"], "font_cnn": cnns["font"]}, combiners[chosen], reference, ab_json, ablation_markdown(ab),
+    write_bundle(out_dir, run_dir, shipped, combiners[chosen], reference, ab_json, ablation_markdown(ab),
                  command=command or " ".join(["forensics", *sys.argv[1:]]),
                  calibration={"per_generator": per_generator, "human_images": n_human, "seed": seed,
                               "font_forgeries": per_generator,

@@ -2,8 +2,9 @@
 
 Human: MNIST test digits from the half that calibration never uses (test[5000:]).
 Machine: fresh samples of the bundle's own generators (DCGAN, FC-GAN, class-conditional
-PixelCNN) and font forgeries (detectors/fonts.py, a seed calibration does not use). All go through the same simulated print-and-scan, so the only difference
-between them is who drew the digit. The label is in each file name.
+PixelCNN) and font forgeries (detectors/fonts.py, a seed calibration does not use). All go
+through the same simulated print-and-scan, so the only difference between them is who drew
+the digit. The label is in each file name.
 
     python examples/make_scans.py --out examples/scans --per-source 3 --seed 0
 """
