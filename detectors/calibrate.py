@@ -109,32 +109,74 @@ def sample_generator(models: DetectorModels, name: str, n: int, generator: torch
     return np.concatenate(parts) if parts else np.zeros((0, 28, 28), np.uint8)
 
 
+PREP_CHUNK = 500  # base images per task; each chunk draws from its own seeded generator, so the
+# frames are the same whatever the number of workers that made them
+
+
+def _prepare_chunk(task: tuple[str, np.ndarray | int, list[int]]) -> list[tuple[np.ndarray | None, np.ndarray | None]]:
+    """One chunk of base images -> (clean, print-and-scan) preprocessed pairs, None where no ink.
+
+    A task is (source, frames, seed key), or ("font", count, seed key): font forgeries are
+    made in the chunk too, since typing and warping them costs as much as scanning."""
+    name, frames, key = task
+    rng = np.random.default_rng(key)
+    if name == "font":
+        frames = font_forgeries(int(frames), np.random.default_rng([*key, 1]))
+    out = []
+    for frame in frames:
+        # Even the "clean" version is rendered as a scan (dark ink on white, 2-4x) and
+        # preprocessed back: a raw MNIST frame is exactly what the models trained on, so a
+        # combiner fitted on raw frames learns "pristine MNIST = human" and calls every real
+        # scan of a human digit machine-made.
+        clean = printscan.render_scan(frame, scale=int(rng.integers(2, 5)))
+        out.append((printscan.preprocess_or_none(np.asarray(clean)), printscan.augment([frame], rng)[0]))
+    return out
+
+
+def _one_thread() -> None:
+    torch.set_num_threads(1)  # workers share the machine's cores; one thread each
+
+
+def _map(fn, tasks: list, workers: int):
+    """fn over tasks in order, in ``workers`` processes (spawned: forking a process that has
+    started torch's thread pool can hang), or inline for one."""
+    if workers <= 1:
+        yield from map(fn, tasks)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_one_thread) as pool:
+        yield from pool.map(fn, tasks)
+
+
 def build_calibration_set(models: DetectorModels, human: np.ndarray, per_generator: int, seed: int = 0,
-                          sample_batch: int = 100, progress: Progress | None = None) -> CalibrationSet:
+                          sample_batch: int = 100, progress: Progress | None = None,
+                          workers: int = 1) -> CalibrationSet:
     """Human frames (as given), per_generator samples of each generator and as many font
-    forgeries, each preprocessed and each with a preprocessed print-and-scan twin."""
-    rng = np.random.default_rng(seed)
+    forgeries, each preprocessed and each with a preprocessed print-and-scan twin.
+
+    Scanning and preprocessing run in ``workers`` processes; the result does not depend on
+    how many."""
     g = torch.Generator(device=models.device).manual_seed(seed)
-    bases = [("human", np.asarray(human, dtype=np.uint8))]
+    bases: list[tuple[str, np.ndarray | int]] = [("human", np.asarray(human, dtype=np.uint8))]
     for name in GENERATORS:
         bases.append((name, sample_generator(models, name, per_generator, g, sample_batch, progress)))
-    # Fonts draw from their own generator, so adding them left every other draw as it was.
-    bases.append(("font", font_forgeries(per_generator, np.random.default_rng([seed, 1]))))
-    total = sum(len(frames) for _, frames in bases)
+    bases.append(("font", per_generator))
+    tasks = []
+    for si, (name, frames) in enumerate(bases):
+        count = frames if isinstance(frames, int) else len(frames)
+        for ci, start in enumerate(range(0, count, PREP_CHUNK)):
+            part = min(PREP_CHUNK, count - start) if name == "font" else frames[start : start + PREP_CHUNK]
+            tasks.append((name, part, [seed, si, ci]))
+    total = sum(t[1] if t[0] == "font" else len(t[1]) for t in tasks)
     task = progress.add_task("preprocess + print-and-scan", total=total) if progress else None
     images, source, condition, group = [], [], [], []
     dropped = {f"{s}/{c}": 0 for s in SOURCES for c in CONDITIONS}
     gid = 0
-    for name, frames in bases:
-        for frame in frames:
-            # Even the "clean" version is rendered as a scan (dark ink on white, 2-4x) and
-            # preprocessed back: a raw MNIST frame is exactly what the models trained on, so a
-            # combiner fitted on raw frames learns "pristine MNIST = human" and calls every real
-            # scan of a human digit machine-made.
-            clean = printscan.render_scan(frame, scale=int(rng.integers(2, 5)))
-            versions = (("clean", printscan.preprocess_or_none(np.asarray(clean))),
-                        ("printscan", printscan.augment([frame], rng)[0]))
-            for cond, out in versions:
+    for (name, _, _), pairs in zip(tasks, _map(_prepare_chunk, tasks, workers)):
+        for pair in pairs:
+            for cond, out in zip(CONDITIONS, pair):
                 if out is None:
                     dropped[f"{name}/{cond}"] += 1
                     continue
@@ -143,8 +185,8 @@ def build_calibration_set(models: DetectorModels, human: np.ndarray, per_generat
                 condition.append(cond)
                 group.append(gid)
             gid += 1
-            if progress:
-                progress.advance(task)
+        if progress:
+            progress.advance(task, len(pairs))
     return CalibrationSet(np.stack(images).astype(np.uint8), np.array(source), np.array(condition),
                           np.array(group, dtype=np.int64), dropped)
 
@@ -367,6 +409,17 @@ def _fmt(v) -> str:
 # --------------------------------------------------------------------------- the whole job
 
 
+def _human_rows(available: int, wanted: int, rng: np.random.Generator) -> np.ndarray:
+    """Rows of the MNIST train split for the ScanCNN's human class: ``wanted`` distinct digits
+    if there are enough, else every digit as often as it fits and a random rest once more. A
+    digit drawn twice gets a different scan and print-and-scan each time, which is variety the
+    weak condition (print-and-scan) needs even when the digits run out."""
+    if wanted <= available:
+        return np.sort(rng.choice(available, wanted, replace=False))
+    rest = np.sort(rng.choice(available, wanted % available, replace=False))
+    return np.concatenate([np.tile(np.arange(available), wanted // available), rest])
+
+
 def _run_info(run_dir: Path) -> dict:
     """Per model: the run manifest's command, data and metrics, after checking model.pt against it."""
     info = {}
@@ -397,13 +450,14 @@ def data_checksums(dataset: str, data_dir: str | None) -> dict[str, str]:
     return out
 
 
-def _cnn_logits(model: ScanCNN, images: np.ndarray) -> np.ndarray:
+def _cnn_logits(model: ScanCNN, images: np.ndarray, device: torch.device) -> np.ndarray:
     with torch.no_grad():
-        return chunked(model.eval(), as_batch(images), torch.device("cpu")).astype(np.float64)
+        return chunked(model.eval().to(device), as_batch(images), device).astype(np.float64)
 
 
 def train_cnns(models: DetectorModels, human: np.ndarray, per_generator: int, cfg: CNNConfig, seed: int,
-               sample_batch: int, progress: Progress | None = None) -> tuple[dict[str, ScanCNN], dict]:
+               sample_batch: int, progress: Progress | None = None,
+               workers: int = 1) -> tuple[dict[str, ScanCNN], dict]:
     """From one training set: the ScanCNN (human vs the generators, "all"), one ScanCNN
     without each generator (for the leave-one-out ablation), and the FontCNN (human vs font
     forgeries, "font"); and a log for the manifest.
@@ -411,7 +465,8 @@ def train_cnns(models: DetectorModels, human: np.ndarray, per_generator: int, cf
     Fonts get a CNN of their own: added to the ScanCNN's machine class they cost it 0.02
     AUROC on the generators (0.971 -> 0.948, 8 epochs), a small network spending itself on
     two different questions; apart, each signal is also one a reviewer can read."""
-    train_set = build_calibration_set(models, human, per_generator, seed + CNN_SEED_OFFSET, sample_batch, progress)
+    train_set = build_calibration_set(models, human, per_generator, seed + CNN_SEED_OFFSET, sample_batch, progress,
+                                      workers)
     y = train_set.is_machine
     src = train_set.source
     plans = {"all": src != "font", **{g: (src != "font") & (src != g) for g in GENERATORS},
@@ -422,7 +477,8 @@ def train_cnns(models: DetectorModels, human: np.ndarray, per_generator: int, cf
         what = {"all": "ScanCNN", "font": "FontCNN"}.get(key, f"ScanCNN without {key}")
         task = progress.add_task(what, total=total) if progress else None
         report = (lambda done, _t, task=task: progress.update(task, completed=done)) if progress else None
-        cnns[key], logs[key] = train_cnn(train_set.images[rows], y[rows], cfg, seed=seed, progress=report)
+        cnns[key], logs[key] = train_cnn(train_set.images[rows], y[rows], cfg, seed=seed, progress=report,
+                                         device=models.device)
     counts = {s: int((train_set.source == s).sum()) for s in SOURCES}
     return cnns, {"config": {k: list(v) if isinstance(v, tuple) else v for k, v in vars(cfg).items()},
                   "train_counts": counts, "human_split": "train", "sample_seed": seed + CNN_SEED_OFFSET,
@@ -432,7 +488,7 @@ def train_cnns(models: DetectorModels, human: np.ndarray, per_generator: int, cf
 def calibrate(run_dir: str | Path, out_dir: str | Path, per_generator: int = 2000, seed: int = 0,
               data_dir: str | None = None, device: str = "cpu", sample_batch: int = 100, signal_batch: int = 256,
               console: Console | None = None, command: str | None = None, cnn_per_generator: int = 3000,
-              cnn_config: CNNConfig = CNNConfig()) -> dict:
+              cnn_config: CNNConfig = CNNConfig(), workers: int = 1) -> dict:
     """Train the ScanCNN, build the calibration set from RUN_DIR's models, fit the combiner,
     write the bundle to OUT_DIR.
 
@@ -455,19 +511,19 @@ def calibrate(run_dir: str | Path, out_dir: str | Path, per_generator: int = 200
     pool = min(len(test), HUMAN_POOL)
     n_human = min(pool, len(MACHINE_SOURCES) * per_generator)  # as many human as machine images
     human = test.images[np.sort(rng.choice(pool, n_human, replace=False)), 0].numpy()
-    n_cnn_human = min(len(train_split), len(GENERATORS) * cnn_per_generator)  # the ScanCNN's balance
-    cnn_human = train_split.images[np.sort(rng.choice(len(train_split), n_cnn_human, replace=False)), 0].numpy()
+    cnn_human = train_split.images[_human_rows(len(train_split), len(GENERATORS) * cnn_per_generator, rng), 0].numpy()
 
     with _progress(console) as progress:
-        cnns, cnn_info = train_cnns(models, cnn_human, cnn_per_generator, cnn_config, seed, sample_batch, progress)
-        cal = build_calibration_set(models, human, per_generator, seed, sample_batch, progress)
+        cnns, cnn_info = train_cnns(models, cnn_human, cnn_per_generator, cnn_config, seed, sample_batch, progress,
+                                    workers)
+        cal = build_calibration_set(models, human, per_generator, seed, sample_batch, progress, workers)
         shipped = {"cnn": cnns["all"], "font_cnn": cnns["font"]}  # bundle file name (and models field) -> CNN
         for name, cnn in shipped.items():  # from here on the models are the bundle's, as scoring will see them
-            setattr(models, name, cnn)
+            setattr(models, name, cnn.to(models.device))
         sig = signal_table(cal.images, models, signal_batch, progress)
     logo_signals = {}
     for g in GENERATORS:
-        cnn_g = _cnn_logits(cnns[g], cal.images)
+        cnn_g = _cnn_logits(cnns[g], cal.images, models.device)
         logo_signals[g] = {"cnn_logit": cnn_g, "either_cnn_logit": either_logit(cnn_g, sig["font_logit"])}
     # Fonts left out: no FontCNN at all (a constant signal carries nothing, and "either" is
     # the ScanCNN alone, which never trained on fonts).

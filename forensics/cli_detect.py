@@ -187,9 +187,12 @@ def calibrate(
     per_generator: int = typer.Option(2000, help="Samples drawn from each generator (and font forgeries made); as many MNIST test images are used per machine source."),
     seed: int = typer.Option(0, help="Seed for sampling, print-and-scan and the fit/held-out split."),
     data_dir: Optional[Path] = typer.Option(None, help="Data root with the MNIST test split (default: $FORENSICS_DATA, else a user cache folder)."),
-    device: str = typer.Option("cpu", help="cpu or cuda (on a CPU, training the 5 CNNs is most of the time)."),
+    device: str = typer.Option("cpu", help="cpu or cuda: where the generators sample and the 5 CNNs train (on a CPU, CNN training is most of the time)."),
     cnn_per_generator: int = typer.Option(3000, help="Samples of each generator the ScanCNN trains on (with 3x as many MNIST train digits), and font forgeries the FontCNN trains on; drawn with another seed than calibration's. More is the strongest lever measured (+0.007 held-out AUROC per doubling); the shipped bundle used 12000, 76 min on 2 CPU cores."),
     cnn_epochs: int = typer.Option(8, help="Epochs of CNN training (5 CNNs: the ScanCNN and FontCNN shipped, a ScanCNN without each generator for the ablation)."),
+    cnn_channels: str = typer.Option("16,32,64", help="The CNNs' three conv widths, comma-separated."),
+    cnn_hidden: int = typer.Option(64, help="Units of the CNNs' hidden layer."),
+    workers: int = typer.Option(1, help="Processes that scan and preprocess the training and calibration images (about 2 ms an image each); the images do not depend on how many."),
     sample_batch: int = typer.Option(100, help="Images sampled per generator call."),
     threads: int = typer.Option(1, help="CPU threads for the models. Chunks of 8 images are small: on a busy machine 2 threads were measured 10x slower than 1."),
 ) -> None:
@@ -198,13 +201,21 @@ def calibrate(
     from detectors.cnn import CNNConfig
 
     _set_threads(threads)
-    if cnn_epochs < 1:
-        raise _fail(ValueError("--cnn-epochs must be at least 1"), EXIT_USAGE)
+    if cnn_epochs < 1 or cnn_hidden < 1 or workers < 1:
+        raise _fail(ValueError("--cnn-epochs, --cnn-hidden and --workers must be at least 1"), EXIT_USAGE)
+    try:
+        channels = tuple(int(c) for c in cnn_channels.split(","))
+        if len(channels) != 3 or min(channels) < 1:
+            raise ValueError
+    except ValueError:
+        raise _fail(ValueError(f"--cnn-channels: expected three positive widths like 16,32,64, got {cnn_channels!r}"),
+                    EXIT_USAGE) from None
     try:
         ab = run_calibration(run, out, per_generator=per_generator, seed=seed,
                              data_dir=str(data_dir) if data_dir else None, device=device,
                              sample_batch=sample_batch, console=err, cnn_per_generator=cnn_per_generator,
-                             cnn_config=CNNConfig(epochs=cnn_epochs),
+                             cnn_config=CNNConfig(channels=channels, hidden=cnn_hidden, epochs=cnn_epochs),
+                             workers=workers,
                              command=" ".join(["forensics", *sys.argv[1:]]))
     except (CheckpointError, DataMissingError) as exc:
         raise _fail(exc, EXIT_MISSING)

@@ -63,3 +63,14 @@ def test_load_cnn_refuses_other_checkpoints_by_name(tmp_path):
     atomic_save({"format": "forensics-train-v1", "weights": {}}, tmp_path / "other.pt")
     with pytest.raises(CheckpointError, match=r"other\.pt: not a ScanCNN checkpoint"):
         load_cnn(tmp_path / "other.pt")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_train_cnn_on_a_gpu_learns_and_is_reproducible():
+    """The GPU path (calibrate --device cuda): same recipe, a CPU model back, a seed repeats it."""
+    x, y = _toy(256, seed=0)
+    a, log = train_cnn(x, y, TINY, seed=3, device="cuda")
+    b, _ = train_cnn(x, y, TINY, seed=3, device="cuda")
+    assert next(a.parameters()).device.type == "cpu" and log["epoch_loss"][-1] < log["epoch_loss"][0]
+    for pa, pb in zip(a.state_dict().values(), b.state_dict().values()):
+        assert torch.equal(pa, pb)
