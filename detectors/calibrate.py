@@ -409,6 +409,15 @@ def _fmt(v) -> str:
 # --------------------------------------------------------------------------- the whole job
 
 
+def _machine(device: torch.device) -> str:
+    """What calibrated, for the manifest: the same seed gives the same bundle only on like hardware."""
+    import os
+
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu, {os.cpu_count()} cores"
+
+
 def _human_rows(available: int, wanted: int, rng: np.random.Generator) -> np.ndarray:
     """Rows of the MNIST train split for the ScanCNN's human class: ``wanted`` distinct digits
     if there are enough, else every digit as often as it fits and a random rest once more. A
@@ -549,6 +558,7 @@ def calibrate(run_dir: str | Path, out_dir: str | Path, per_generator: int = 200
                  calibration={"per_generator": per_generator, "human_images": n_human, "seed": seed,
                               "font_forgeries": per_generator,
                               "dataset": dataset, "human_split": f"test[:{pool}]", "device": device,
+                              "machine": _machine(models.device), "torch": torch.__version__,
                               "counts": ab["counts"], "dropped_no_ink": cal.dropped},
                  scan_cnn=cnn_info,
                  data={"dataset": dataset, "sha256": data_checksums(dataset, data_dir)},
