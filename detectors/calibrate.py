@@ -28,6 +28,7 @@ is calibrated for a 50/50 prior.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,13 +164,13 @@ def build_calibration_set(models: DetectorModels, human: np.ndarray, per_generat
     for name in GENERATORS:
         bases.append((name, sample_generator(models, name, per_generator, g, sample_batch, progress)))
     bases.append(("font", per_generator))
-    tasks = []
+    tasks, total = [], 0
     for si, (name, frames) in enumerate(bases):
         count = frames if isinstance(frames, int) else len(frames)
+        total += count
         for ci, start in enumerate(range(0, count, PREP_CHUNK)):
-            part = min(PREP_CHUNK, count - start) if name == "font" else frames[start : start + PREP_CHUNK]
-            tasks.append((name, part, [seed, si, ci]))
-    total = sum(t[1] if t[0] == "font" else len(t[1]) for t in tasks)
+            k = min(PREP_CHUNK, count - start)
+            tasks.append((name, k if name == "font" else frames[start : start + k], [seed, si, ci]))
     task = progress.add_task("preprocess + print-and-scan", total=total) if progress else None
     images, source, condition, group = [], [], [], []
     dropped = {f"{s}/{c}": 0 for s in SOURCES for c in CONDITIONS}
@@ -411,8 +412,6 @@ def _fmt(v) -> str:
 
 def _machine(device: torch.device) -> str:
     """What calibrated, for the manifest: the same seed gives the same bundle only on like hardware."""
-    import os
-
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return f"cpu, {os.cpu_count()} cores"
