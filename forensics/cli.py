@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from . import __version__
-from .errors import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE
+from .errors import EXIT_MISSING, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, CheckpointError
 
 app = typer.Typer(
     help="Tell human handwriting from machine-made characters in scanned forms.",
@@ -53,6 +53,30 @@ def preprocess(
 def _fail(exc: Exception, code: int) -> "typer.Exit":
     err.print(f"[red]error:[/] {escape(str(exc))}")
     return typer.Exit(code)
+
+
+def _check_device(name: str) -> None:
+    """A --device the models can load on, or a usage error saying why (a CUDA name on a
+    machine without CUDA otherwise surfaces as 'not a readable checkpoint')."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise _fail(ValueError(f"--device {name!r}: {exc}"), EXIT_USAGE) from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise _fail(ValueError(f"--device {name}: torch sees no CUDA GPU on this machine; use --device cpu"), EXIT_USAGE)
+
+
+def _bundle(models: Optional[Path], device: str = "cpu"):
+    """The detector bundle for score and report (the shipped one when models is None)."""
+    from detectors.bundle import load_bundle
+
+    _check_device(device)
+    try:
+        return load_bundle(models, device=device)
+    except CheckpointError as exc:
+        raise _fail(exc, EXIT_MISSING)
 
 
 @app.command("train-generators")
@@ -138,6 +162,7 @@ def sample(
 
     from generators.visuals import save_grid
 
+    _check_device(device)
     recipe = _load_model(run, model, device)
     g = torch.Generator(device=device).manual_seed(seed)
     if digit is not None:

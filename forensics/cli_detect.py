@@ -17,20 +17,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from .checkpoint import atomic_open
-from .cli import _fail, app, err
+from .cli import _bundle, _check_device, _fail, app, err
 from .errors import EXIT_INTERRUPTED, EXIT_MISSING, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, CheckpointError, DataMissingError, ForensicsError
 
 FORMATS = ("table", "json", "csv")
 MAX_ROWS_WITH_OUTPUT = 200  # with --output the file has every record; the terminal gets a glimpse
-
-
-def _bundle(models: Optional[Path], device: str = "cpu"):
-    from detectors.bundle import load_bundle
-
-    try:
-        return load_bundle(models, device=device)
-    except CheckpointError as exc:
-        raise _fail(exc, EXIT_MISSING)
 
 
 def _set_threads(n: int) -> None:
@@ -202,6 +193,7 @@ def calibrate(
     from detectors.cnn import CNNConfig
 
     _set_threads(threads)
+    _check_device(device)
     if min(cnn_epochs, cnn_hidden, cnn_batch_size, workers) < 1:
         raise _fail(ValueError("--cnn-epochs, --cnn-hidden, --cnn-batch-size and --workers must be at least 1"), EXIT_USAGE)
     try:

@@ -13,8 +13,8 @@ from typing import List, Optional
 import typer
 from rich.markup import escape
 
-from .cli import _fail, app, err
-from .errors import EXIT_INTERRUPTED, EXIT_MISSING, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, CheckpointError, ForensicsError
+from .cli import _bundle, _fail, app, err
+from .errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, ForensicsError
 
 
 @app.command()
@@ -42,7 +42,6 @@ def report(
     2 bad usage or no input, 3 model bundle missing, 130 interrupted (no file written)."""
     import torch
 
-    from detectors.bundle import load_bundle
     from detectors.score import Thresholds, score_paths
     # reports.records, not reports: works even where an older editable install knows reports/ as a namespace
     from reports.records import Grouping, documents_csv_path, report_meta, write_reports
@@ -65,10 +64,7 @@ def report(
         if p.is_dir():
             raise _fail(ValueError(f"{p} is a folder; give a file name"), EXIT_USAGE)
     torch.set_num_threads(threads)
-    try:
-        bundle = load_bundle(models, device=device)
-    except CheckpointError as exc:
-        raise _fail(exc, EXIT_MISSING)
+    bundle = _bundle(models, device)
 
     meta = report_meta(bundle=bundle, thresholds=thresholds, grouping=grouping, stability=stability,
                        command=shlex.join(["forensics", *sys.argv[1:]]))

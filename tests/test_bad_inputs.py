@@ -326,3 +326,14 @@ def test_named_empty_folder_is_reported(tmp_path):
     (tmp_path / "empty" / ".DS_Store").write_bytes(b"\0")
     [record] = expand_inputs([str(tmp_path / "empty")])
     assert_names(record, tmp_path / "empty", "empty folder")
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a CUDA GPU")
+@pytest.mark.parametrize("command", [["score", "x.png"], ["report", "x.png", "--out", "r.html"],
+                                     ["calibrate", "--run", "r", "--out", "b"], ["sample", "--run", "r"]])
+def test_cuda_without_a_gpu_is_a_usage_error_naming_the_option(command, tmp_path, monkeypatch):
+    from forensics.errors import EXIT_USAGE
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, [*command, "--device", "cuda"])
+    assert result.exit_code == EXIT_USAGE and "--device cuda" in result.output and "no CUDA GPU" in result.output
