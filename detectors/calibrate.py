@@ -114,7 +114,7 @@ PREP_CHUNK = 500  # base images per task; each chunk draws from its own seeded g
 # frames are the same whatever the number of workers that made them
 
 
-def _prepare_chunk(task: tuple[str, np.ndarray | int, list[int]]) -> list[tuple[np.ndarray | None, np.ndarray | None]]:
+def scan_chunk(task: tuple[str, np.ndarray | int, list[int]]) -> list[tuple[np.ndarray | None, np.ndarray | None]]:
     """One chunk of base images -> (clean, print-and-scan) preprocessed pairs, None where no ink.
 
     A task is (source, frames, seed key), or ("font", count, seed key): font forgeries are
@@ -175,7 +175,7 @@ def build_calibration_set(models: DetectorModels, human: np.ndarray, per_generat
     images, source, condition, group = [], [], [], []
     dropped = {f"{s}/{c}": 0 for s in SOURCES for c in CONDITIONS}
     gid = 0
-    for (name, _, _), pairs in zip(tasks, _map(_prepare_chunk, tasks, workers)):
+    for (name, _, _), pairs in zip(tasks, _map(scan_chunk, tasks, workers)):
         for pair in pairs:
             for cond, out in zip(CONDITIONS, pair):
                 if out is None:

@@ -79,13 +79,13 @@ def font_digit(digit: int, rng: np.random.Generator, fonts: list[Path]) -> np.nd
     if rng.random() < 0.5:  # a soft pen or a low-resolution render
         warped = np.asarray(Image.fromarray(np.clip(warped, 0, 255).astype(np.uint8))
                             .filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 2.0))), dtype=np.float32)
-    return _as_frame(warped)
+    return as_frame(warped)
 
 
 # --------------------------------------------------------------------------- helpers
 
 
-def _as_frame(ink: np.ndarray) -> np.ndarray | None:
+def as_frame(ink: np.ndarray) -> np.ndarray | None:
     """Any bright-on-black picture -> a preprocessed frame (dark-on-white scan first, so the
     forgery is framed exactly as a scanned digit is); None if there is no ink."""
     scan = 255 - np.clip(np.round(ink), 0, 255).astype(np.uint8)
