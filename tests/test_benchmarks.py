@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = ("generator_quality", "nll", "robustness", "speed", "load")
+MODULES = ("generator_quality", "nll", "robustness", "detector_experiments", "speed", "load")
 
 
 def _fingerprint() -> dict[str, str]:
