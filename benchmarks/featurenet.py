@@ -1,17 +1,17 @@
-"""The feature network of the generator-quality benchmarks: a small MNIST CNN classifier.
+"""Training of the feature network / digit reader (detectors/reader.py): a small MNIST CNN
+classifier, the feature space of the generator-quality benchmarks and the reader of the
+`digit` in every score record. It trains on the MNIST train split only (never the test
+split, which the benchmarks compare against).
 
-FID, the Inception score and precision/recall need a network that has learnt what digits
-look like; on ImageNet that is Inception-v3, here it is this CNN, trained by the project
-on the MNIST train split (never the test split, which the benchmarks compare against).
-
-    OMP_NUM_THREADS=1 python benchmarks/featurenet.py --out benchmarks/featurenet --seed 0
+    OMP_NUM_THREADS=1 python benchmarks/featurenet.py --out detectors/reader_net --seed 0
 
 trains it on one CPU thread (a few minutes) and writes OUT/model.pt (weights only, < 1 MB)
-and OUT/manifest.json (the command, data checksums, seed, training time, test accuracy, the
-weights' SHA-256). Training is deterministic for a given seed on one thread.
+and OUT/manifest.json (the command, data checksums, seed, training time, test accuracy on
+the MNIST frames and on the same digits as scans, the weights' SHA-256). Training is
+deterministic for a given seed on one thread.
 
-Use:
-    net = load_featurenet()            # the committed weights in benchmarks/featurenet/
+Use (the names the benchmarks know it by):
+    net = load_featurenet()            # the committed weights in detectors/reader_net/
     f = features(net, images_uint8)    # [N, 128] penultimate activations, float64
     z = logits(net, images_uint8)      # [N, 10]
 """
@@ -19,7 +19,6 @@ Use:
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import sys
 import time
@@ -28,107 +27,15 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 if __package__ in (None, ""):  # run as `python benchmarks/featurenet.py`: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from forensics.checkpoint import atomic_save, load_checkpoint, read_manifest, write_manifest
-from forensics.errors import CheckpointError
-
-DEFAULT = Path(__file__).resolve().parent / "featurenet"
-MODEL_FILE = "model.pt"
-MANIFEST_FILE = "manifest.json"
-FORMAT = "forensics-featurenet-v1"
-FEATURE_DIM = 128
-# The usual MNIST pixel mean and std (of x / 255): centred inputs make training less seed-sensitive.
-MEAN, STD = 0.1307, 0.3081
-
-
-class FeatureNet(nn.Module):
-    """3 conv blocks (28 -> 14 -> 7 -> 3) then a 128-wide layer (the features) and a 10-way head.
-    ~240k parameters: small enough to commit, enough for > 99% test accuracy in 3 epochs."""
-
-    def __init__(self, feature_dim: int = FEATURE_DIM, num_classes: int = 10):
-        super().__init__()
-
-        def block(cin: int, cout: int) -> nn.Sequential:
-            return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout),
-                                 nn.ReLU(), nn.MaxPool2d(2))
-
-        self.body = nn.Sequential(block(1, 32), block(32, 64), block(64, 128), nn.Flatten(),
-                                  nn.Linear(128 * 3 * 3, feature_dim), nn.ReLU())
-        self.head = nn.Linear(feature_dim, num_classes)
-
-    @staticmethod
-    def scale(x: torch.Tensor) -> torch.Tensor:
-        """uint8 [N, 28, 28] or [N, 1, 28, 28] -> normalised float [N, 1, 28, 28]."""
-        if x.dtype != torch.uint8:
-            raise TypeError(f"FeatureNet expects uint8 images, got {x.dtype}")
-        if x.dim() == 3:
-            x = x[:, None]
-        return (x.float() / 255 - MEAN) / STD
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(self.scale(x))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.forward_features(x))
-
-
-# --------------------------------------------------------------------------- use
-
-
-def load_featurenet(path: str | os.PathLike = DEFAULT) -> FeatureNet:
-    """The trained net from a folder (model.pt, checked against manifest.json) or a model.pt file.
-    Weights only: the file is loaded with weights_only=True and holds no code."""
-    path = Path(path)
-    folder = path if path.is_dir() else path.parent
-    model_path = path / MODEL_FILE if path.is_dir() else path
-    if (folder / MANIFEST_FILE).is_file():
-        read_manifest(folder / MANIFEST_FILE, verify=True)  # CheckpointError if the weights were changed
-    blob = load_checkpoint(model_path)
-    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
-        raise CheckpointError(f"{model_path}: not a feature-net checkpoint (expected format {FORMAT!r})")
-    net = FeatureNet(**blob["config"])
-    net.load_state_dict(blob["weights"])
-    return net.eval()
-
-
-def _as_uint8_tensor(images) -> torch.Tensor:
-    x = torch.as_tensor(np.asarray(images))
-    if x.dtype != torch.uint8:
-        raise TypeError(f"expected uint8 images, got {x.dtype}")
-    return x
-
-
-@torch.no_grad()
-def _batched(fn, images, batch: int) -> np.ndarray:
-    x = _as_uint8_tensor(images)
-    parts = [fn(x[i : i + batch]).double().numpy() for i in range(0, len(x), batch)]
-    return np.concatenate(parts) if parts else np.zeros((0, 0))
-
-
-def features(model: FeatureNet, images, batch: int = 500) -> np.ndarray:
-    """Penultimate activations [N, 128] (float64) of uint8 images [N, 28, 28] or [N, 1, 28, 28]."""
-    model.eval()
-    return _batched(model.forward_features, images, batch)
-
-
-def logits(model: FeatureNet, images, batch: int = 500) -> np.ndarray:
-    """Class logits [N, 10] (float64) of uint8 images."""
-    model.eval()
-    return _batched(model, images, batch)
-
-
-def features_and_probs(model: FeatureNet, images, batch: int = 500) -> tuple[np.ndarray, np.ndarray]:
-    """Both at once (one pass): penultimate features [N, 128] and softmax probabilities [N, 10]."""
-    model.eval()
-    feats = _batched(model.forward_features, images, batch)
-    z = feats @ model.head.weight.detach().double().numpy().T + model.head.bias.detach().double().numpy()
-    z -= z.max(axis=1, keepdims=True)
-    p = np.exp(z)
-    return feats, p / p.sum(axis=1, keepdims=True)
+from detectors.reader import (  # noqa: F401  (the network lives with the product; re-exported here)
+    DEFAULT, FEATURE_DIM, FORMAT, MANIFEST_FILE, MODEL_FILE, FeatureNet, features, features_and_probs, logits,
+)
+from detectors.reader import load_reader as load_featurenet  # noqa: F401
+from forensics.checkpoint import atomic_save, write_manifest
 
 
 # --------------------------------------------------------------------------- training
@@ -136,6 +43,15 @@ def features_and_probs(model: FeatureNet, images, batch: int = 500) -> tuple[np.
 
 def accuracy(model: FeatureNet, images: torch.Tensor, labels: torch.Tensor) -> float:
     return float((logits(model, images).argmax(1) == labels.numpy()).mean())
+
+
+def scan_accuracy(model: FeatureNet, frames: np.ndarray, labels: np.ndarray) -> float:
+    """Accuracy on frames rendered as scans and preprocessed, as the reader meets digits in use."""
+    from detectors.printscan import preprocess_or_none, render_scan
+
+    scans = [preprocess_or_none(np.asarray(render_scan(f, 3))) for f in frames]
+    keep = [i for i, f in enumerate(scans) if f is not None]  # an MNIST digit always has ink; a guard only
+    return float((logits(model, np.stack([scans[i] for i in keep])).argmax(1) == labels[keep]).mean())
 
 
 def train(out: Path, seed: int = 0, epochs: int = 3, batch_size: int = 128, lr: float = 2e-3,
@@ -173,6 +89,8 @@ def train(out: Path, seed: int = 0, epochs: int = 3, batch_size: int = 128, lr: 
         print(f"epoch {epoch + 1}/{epochs}: train loss {total / seen:.4f}, test accuracy {acc:.4f}, "
               f"{time.perf_counter() - t0:.0f} s", flush=True)
     train_seconds = time.perf_counter() - t0
+    scan_acc = scan_accuracy(model, test_set.images[:, 0].numpy(), test_set.labels.numpy())
+    print(f"test accuracy on the test digits as scans: {scan_acc:.4f}", flush=True)
 
     out.mkdir(parents=True, exist_ok=True)
     model.eval()
@@ -190,6 +108,9 @@ def train(out: Path, seed: int = 0, epochs: int = 3, batch_size: int = 128, lr: 
         "feature_dim": FEATURE_DIM,
         "train_seconds": round(train_seconds, 1),
         "test_accuracy": per_epoch[-1]["test_accuracy"],
+        "scan_test_accuracy": scan_acc,
+        "scan_test": "the MNIST test digits rendered as scans (3x, dark ink on white) and preprocessed by "
+                     "forensics.preprocess, as forensics score sees a scan",
         "per_epoch": per_epoch,
     }
     write_manifest(out / MANIFEST_FILE, [out / MODEL_FILE], **info)

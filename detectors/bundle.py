@@ -210,6 +210,7 @@ class Bundle:
     combiner: Combiner
     reference: HumanReference
     manifest: dict
+    reader: Any  # detectors.reader.FeatureNet: the package's digit reader, not part of the bundle
 
 
 def load_models(folder: str | Path, device: str = "cpu") -> DetectorModels:
@@ -255,7 +256,11 @@ def load_bundle(path: str | Path | None = None, device: str = "cpu") -> Bundle:
     missing = sorted(set(ALL_SIGNALS) - set(reference.quantiles))
     if missing:
         raise CheckpointError(f"{path / REFERENCE_FILE}: no reference for signals {missing}")
-    return Bundle(path, load_models(path, device), combiner, reference, manifest)
+    from .reader import load_reader
+
+    # The digit reader ships with the package, not in a bundle: it reads digits and knows nothing
+    # of machines, so every bundle, shipped or calibrated, uses the same one.
+    return Bundle(path, load_models(path, device), combiner, reference, manifest, load_reader())
 
 
 def _verify_model_files(path: Path, manifest: dict) -> None:

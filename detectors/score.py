@@ -10,7 +10,7 @@ A record (a dict, JSON-ready):
     p_machine       calibrated probability (50/50 prior) that a machine made the character
     p_machine_min, p_machine_max   over the image and its re-scans (= p_machine without stability)
     stable          True if every re-scan gives the same verdict; None when not checked
-    digit           the PixelCNN's most likely class
+    digit           the digit the reader (detectors.reader) sees, 0-9
     signals         {name: {"value", "human_percentile"}} for every signal
     top_signals     up to 3 signal names pushing hardest towards the verdict
     heatmap         28x28 per-pixel NLL in nats (the strokes the PixelCNN found unlikely)
@@ -35,6 +35,7 @@ from forensics.preprocess import iter_preprocessed
 
 from . import printscan, signals
 from .bundle import Bundle
+from .reader import read_digits
 from .signals import ALL_SIGNALS, as_batch
 
 DEFAULT_T_MACHINE = 0.8
@@ -124,6 +125,8 @@ def score_images(images, bundle: Bundle, stability: bool = True, thresholds: Thr
     else:
         p_min = p_max = p
         stable = [None] * b
+    with _model_threads():
+        digits, _ = read_digits(bundle.reader, x)
     contrib = comb.contributions(matrix[:b])
     percentiles = {n: bundle.reference.percentile(n, sig[n][:b]) for n in ALL_SIGNALS}
     files = files or [None] * b
@@ -138,7 +141,7 @@ def score_images(images, bundle: Bundle, stability: bool = True, thresholds: Thr
             "p_machine_min": float(p_min[i]),
             "p_machine_max": float(p_max[i]),
             "stable": None if stable[i] is None else bool(stable[i]),
-            "digit": int(sig["digit"][i]) if sig["digit"][i] >= 0 else None,
+            "digit": int(digits[i]),
             "signals": {n: {"value": float(sig[n][i]), "human_percentile": round(float(percentiles[n][i]), 2)}
                         for n in ALL_SIGNALS},
             "top_signals": _top_signals(comb.signals, contrib[i], str(verdicts[i]), float(p[i])),

@@ -626,7 +626,7 @@ class HtmlSink:
             w('<div class="tablewrap"><table id="records"><thead><tr>')
             w(_sort_th("#", "input", ' class="num"') + "<th>Scan</th><th>Model view</th><th>Surprise</th>")
             w(_sort_th("File", "file") + _sort_th("Verdict", "verdict")
-              + _sort_th("p_machine", "p_machine", ' aria-sort="descending"') + _sort_th("PixelCNN digit", "digit", ' class="num wrap"'))
+              + _sort_th("p_machine", "p_machine", ' aria-sort="descending"') + _sort_th("digit", "digit", ' class="num wrap"'))
             w("<th>Signals <span class=\"muted\">(value, human percentile)</span></th></tr></thead>\n<tbody>\n")
             for rank, (_, offset, length) in enumerate(sorted(self.rows), start=1):
                 self._copy(stream, offset, length, rank)

@@ -41,7 +41,7 @@ CSV columns (``CSV_COLUMNS``; one row per input, in input order, failed inputs i
   p_machine       calibrated probability that a machine made the character
   p_machine_min, p_machine_max   its range over the image and its simulated re-scans
   stable          true if no re-scan changes the verdict; empty when not checked
-  digit           the PixelCNN's most likely digit
+  digit           the digit the reader (detectors.reader) sees, 0-9
   top_signals     up to 3 signal names, ';'-separated, pushing hardest towards the verdict
   <signal>        the raw value of each signal of ``detectors.signals.ALL_SIGNALS``
   <signal>_human_percentile   share (0..100) of human calibration images below that value

@@ -57,7 +57,7 @@ class TerminalSink:
             table = Table(title=f"{len(rows)} most suspicious of {tally.counts['inputs'] - tally.counts['failed']} scored",
                           title_justify="left")
             for col, kw in (("#", {"justify": "right"}), ("file", {"overflow": "fold"}), ("verdict", {}),
-                            ("p_machine", {"justify": "right"}), ("re-scans", {}), ("PixelCNN digit", {"justify": "right"}),
+                            ("p_machine", {"justify": "right"}), ("re-scans", {}), ("digit", {"justify": "right"}),
                             ("top signals", {"overflow": "fold"})):
                 table.add_column(col, **kw)
             for i, (file, doc, verdict, p, lo, hi, stable, digit, top) in enumerate(rows, start=1):

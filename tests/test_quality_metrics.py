@@ -1,5 +1,5 @@
 """The generator-quality metrics (benchmarks/quality_metrics.py) against cases with known
-answers, and the committed feature network (benchmarks/featurenet/)."""
+answers, and the committed feature network (detectors/reader_net/, trained by benchmarks/featurenet.py)."""
 
 from __future__ import annotations
 

@@ -89,6 +89,24 @@ def test_sample_refuses_an_evil_model_file(tmp_path):
     assert not marker.exists() and not (tmp_path / "grid.png").exists()
 
 
+@pytest.mark.parametrize("resign", [False, True])
+def test_the_digit_reader_refuses_a_changed_or_evil_weight_file(tmp_path, resign):
+    from detectors.reader import DEFAULT, MANIFEST_FILE, MODEL_FILE, load_reader
+
+    folder = tmp_path / "reader_net"
+    shutil.copytree(DEFAULT, folder)
+    marker = tmp_path / "pwned"
+    victim = evil_checkpoint(folder / MODEL_FILE, marker, like=DEFAULT / MODEL_FILE)
+    if resign:  # a manifest re-signed to match: only the refusal to unpickle code is left to protect us
+        manifest = json.loads((folder / MANIFEST_FILE).read_text())
+        manifest["files"][MODEL_FILE] = {"sha256": sha256_file(victim), "bytes": victim.stat().st_size}
+        (folder / MANIFEST_FILE).write_text(json.dumps(manifest))
+    with pytest.raises(CheckpointError, match="refused to load" if resign else "checksum|changed|match") as caught:
+        load_reader(folder)
+    assert str(victim) in str(caught.value)
+    assert not marker.exists()
+
+
 @pytest.fixture(params=["pixelcnn", "cnn", "font_cnn"])
 def evil_bundle(request, tiny_bundle_dir, tmp_path):
     """The tiny bundle with a booby-trapped generator or ScanCNN model.pt, and a manifest
