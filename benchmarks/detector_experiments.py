@@ -10,9 +10,9 @@ alternatives buy when one source is left out of everything that is fitted:
                                     plotter, pixel: made from human digits, no generator)
     reader signals alone            forger-independent, fitted to no machine image at all:
                                     the distance from the scan to the nearest MNIST *train*
-                                    digit (cosine, in the FeatureNet's penultimate space; a
+                                    digit (cosine, in the feature space of detectors.reader; a
                                     forger's model is fitted to public digits like these, a
-                                    human writer is not one of them), the FeatureNet's class
+                                    human writer is not one of them), the reader's class
                                     entropy and its feature norm
     ScanCNN without it + reader     a logistic regression over both
 
@@ -103,11 +103,11 @@ def reader_reference(refs: int, seed: int):
     preprocessed, so both sides of a distance are preprocessed alike)."""
     import torch
 
-    from benchmarks.featurenet import features_and_probs, load_featurenet
+    from detectors.reader import features_and_probs, load_reader
     from detectors.printscan import preprocess_or_none, render_scan
     from forensics.data import load_dataset
 
-    net = load_featurenet()
+    net = load_reader()
     train = load_dataset("mnist", train=True).images[:, 0].numpy()
     rows = np.sort(np.random.default_rng([seed, 3]).permutation(len(train))[:refs])
     frames = [preprocess_or_none(np.asarray(render_scan(train[i], 3))) for i in rows]
@@ -116,11 +116,11 @@ def reader_reference(refs: int, seed: int):
 
 
 def reader_signals(images: np.ndarray, net, ref) -> dict[str, np.ndarray]:
-    """Forger-independent signals of preprocessed frames from the FeatureNet (an MNIST digit
-    reader trained by benchmarks/featurenet.py on MNIST train)."""
+    """Forger-independent signals of preprocessed frames from the digit reader (detectors.reader,
+    trained on MNIST train only)."""
     import torch
 
-    from benchmarks.featurenet import features_and_probs
+    from detectors.reader import features_and_probs
 
     feats, probs = features_and_probs(net, images)
     q = torch.nn.functional.normalize(torch.as_tensor(feats).float(), dim=1)
