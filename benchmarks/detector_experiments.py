@@ -158,10 +158,10 @@ def reader_shift(net, ref, directions: dict[str, float], n: int, seed: int) -> d
 
 def _cnn_logits(train_set, generic: np.ndarray, leave_out: str | None, with_generic: bool, epochs: int,
                 eval_images: np.ndarray, seed: int) -> np.ndarray:
+    import torch
+
     from detectors.cnn import CNNConfig, train_cnn
     from detectors.signals import as_batch, chunked
-
-    import torch
 
     rows = (train_set.source != "font") & (train_set.source != leave_out)
     x, y = train_set.images[rows], train_set.is_machine[rows]
@@ -169,7 +169,8 @@ def _cnn_logits(train_set, generic: np.ndarray, leave_out: str | None, with_gene
         x, y = np.concatenate([x, generic]), np.concatenate([y, np.ones(len(generic), np.int64)])
     t = time.perf_counter()
     model, _ = train_cnn(x, y, CNNConfig(epochs=epochs), seed=seed)
-    log(f"{NAME}: ScanCNN without {leave_out or 'nothing'}{' + generic' if with_generic else ''}: "
+    log(f"{NAME}: ScanCNN {'without ' + leave_out if leave_out else 'on every generator'}"
+        f"{' + generic forgeries' if with_generic else ''}: "
         f"{len(x)} frames, {time.perf_counter() - t:.0f} s")
     with torch.no_grad():
         return chunked(model.eval(), as_batch(eval_images), torch.device("cpu")).astype(np.float64)
