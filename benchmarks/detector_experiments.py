@@ -299,8 +299,8 @@ def markdown(result: dict) -> str:
         f"{name} " + ", ".join(f"{s} {fmt(m[s]['auroc'])}" for s in SOURCES)
         for name, m in result["reader_signals_alone"].items()) + "."]
     shift = result["reader_shift"]
-    lines += ["", f"Reader signals on {shift['n_human']} human scans (MNIST test[5000:]) transformed as in the robustness "
-              "benchmark: the fraction past the untransformed scans' 99th percentile, towards machine (the "
+    lines += ["", f"Reader signals on {shift['n_human']} human scans (MNIST test[5000:]) transformed as in the "
+              "robustness benchmark: the fraction past the untransformed scans' 99th percentile, towards machine (the "
               "false-positive rate of a 1% threshold set on clean scans): " + "; ".join(
                   f"{cond}: " + ", ".join(f"{name} {fmt(v)}" for name, v in per.items())
                   for cond, per in shift["fpr_at_clean_1pct"].items()) + "."]

@@ -4,8 +4,9 @@
     OMP_NUM_THREADS=1 FORENSICS_DATA=/path/to/data python benchmarks/generator_quality.py --quick  # smoke
 
 For each generator of the shipped detector bundle (pixelcnn, dcgan, fcgan) it draws N samples
-and compares them with N MNIST test images in the feature space of benchmarks/featurenet.py
-(a CNN classifier trained on MNIST train, 99.35% test accuracy, standing in for Inception):
+and compares them with N MNIST test images in the feature space of the digit reader
+(detectors/reader.py, trained by benchmarks/featurenet.py; a CNN classifier trained on MNIST
+train, 99.35% test accuracy, standing in for Inception):
 
 * FID on the 128-d penultimate features (lower is better);
 * the Inception-style score exp E KL(p(y|x) || p(y)) from the classifier's softmax (1..10);
@@ -155,7 +156,8 @@ def markdown(result: dict) -> str:
         "",
         f"N = {s['n']:,} images per set (every row, floor included: FID is biased upwards at small N, so only "
         f"figures at the same N compare), seed {s['seed']}{', quick mode' if s['quick'] else ''}. "
-        f"Reference: {s['reference']}. Features: the 128-d penultimate layer of `benchmarks/featurenet.py`, "
+        f"Reference: {s['reference']}. Features: the 128-d penultimate layer of the digit reader "
+        f"(`detectors/reader.py`, trained by `benchmarks/featurenet.py`), "
         f"a CNN trained on MNIST train ({fn['test_accuracy']:.2%} test accuracy); scores from its softmax; "
         f"precision/recall with k = {s['k']} (Kynkäänniemi et al. 2019). The figures depend on this feature net "
         f"and N: compare them with each other, not with FIDs published for other networks. "
