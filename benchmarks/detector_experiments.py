@@ -191,19 +191,12 @@ def _human_quantile(values: np.ndarray, human: np.ndarray) -> np.ndarray:
     return np.searchsorted(np.sort(human), values, side="right") / max(len(human), 1)
 
 
-def _direction(y: np.ndarray, v: np.ndarray) -> float:
-    """+1 if higher values mean machine on these rows, else -1."""
-    from sklearn.metrics import roc_auc_score
-
-    return 1.0 if roc_auc_score(y, v) >= 0.5 else -1.0
-
-
 # --------------------------------------------------------------------------- run
 
 
 def run(quick: bool, out_dir: Path, seed: int = 0) -> dict:
     from detectors.bundle import DEFAULT_BUNDLE, load_models
-    from detectors.calibrate import GENERATORS, metrics, split_fit
+    from detectors.calibrate import GENERATORS, direction, metrics, split_fit
 
     set_threads()
     t_start = time.perf_counter()
@@ -217,7 +210,7 @@ def run(quick: bool, out_dir: Path, seed: int = 0) -> dict:
     t = time.perf_counter()
     net, ref = reader_reference(sizes["reader_refs"], seed)
     reader = reader_signals(ev.images, net, ref)
-    directions = {name: _direction(y[fit], v[fit]) for name, v in reader.items()}
+    directions = {name: direction(y[fit], v[fit]) for name, v in reader.items()}
     shift = reader_shift(net, ref, directions, sizes["shift_humans"], seed)
     reader_seconds = time.perf_counter() - t
     reader_cols = list(reader.values())

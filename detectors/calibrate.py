@@ -307,7 +307,7 @@ def metrics(y: np.ndarray, score: np.ndarray) -> dict[str, Any]:
             "tpr_at_1pct_fpr": tpr_at_fpr(y, score)}
 
 
-def _direction(y: np.ndarray, values: np.ndarray) -> float:
+def direction(y: np.ndarray, values: np.ndarray) -> float:
     """+1 if higher values mean machine on these rows, else -1."""
     from sklearn.metrics import roc_auc_score
 
@@ -325,7 +325,7 @@ def ablation(sig: dict[str, np.ndarray], cal: CalibrationSet, fit: np.ndarray, c
     logo_signals = logo_signals or {}
     y = cal.is_machine
     held = ~fit
-    directions = {n: _direction(y[fit], sig[n][fit]) for n in ALL_SIGNALS}
+    directions = {n: direction(y[fit], sig[n][fit]) for n in ALL_SIGNALS}
     scores = {n: directions[n] * sig[n] for n in ALL_SIGNALS}
     for key, comb in combiners.items():
         scores[f"ensemble_{key}"] = comb.predict_proba(comb.matrix(sig))
