@@ -6,7 +6,8 @@
     python benchmarks/run.py --only robustness --only speed                # a subset; the others' last results are reused
     python benchmarks/run.py --collect                                     # run nothing; rebuild README from the results
 
-Modules, in order: generator_quality, nll, robustness, detector_experiments, speed, load. Each exposes
+Modules, in order: generator_quality, nll, robustness, detector_experiments, new_forgers, speed,
+load. Each exposes
 ``run(quick, out_dir, seed) -> dict`` (writing its JSON, and pictures, to out_dir) and
 ``markdown(result) -> str``; one that is not there yet is recorded as "missing", one that
 raises as "failed" (with the error), and the others still run. Writes OUT/summary.json
@@ -35,12 +36,13 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
 
 from benchmarks.benchutil import RESULTS, ROOT, display_path, log, machine_info, set_threads  # noqa: E402
 
-MODULES = ("generator_quality", "nll", "robustness", "detector_experiments", "speed", "load")
+MODULES = ("generator_quality", "nll", "robustness", "detector_experiments", "new_forgers", "speed", "load")
 TITLES = {
     "generator_quality": "Generator quality",
     "nll": "Likelihood (NLL)",
     "robustness": "Detector robustness to scanning",
     "detector_experiments": "Detector experiments: a source left out",
+    "new_forgers": "New forgers: the shipped detector on models it was not calibrated on",
     "speed": "Speed and memory",
     "load": "Load: one call, many scans",
 }

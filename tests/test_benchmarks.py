@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = ("generator_quality", "nll", "robustness", "detector_experiments", "speed", "load")
+MODULES = ("generator_quality", "nll", "robustness", "detector_experiments", "new_forgers", "speed", "load")
 
 
 def _fingerprint() -> dict[str, str]:
@@ -70,6 +70,12 @@ def test_quick_benchmarks_run_and_write_finite_results(tmp_path):
     speed = json.loads((tmp_path / "speed.json").read_text())
     assert speed["scoring"]["ratio_end_to_end_to_forward"] > 0
     assert speed["scoring"]["p_machine_identical"]
+    forgers = json.loads((tmp_path / "new_forgers.json").read_text())
+    n = forgers["n_per_source"]
+    assert set(forgers["results"]) == {"human", "pixelcnn", "dcgan", "fcgan", *forgers["forgers"]}
+    assert len(forgers["forgers"]) == 4
+    for r in forgers["results"].values():  # every base image is scored (twice at most) or counted as blank
+        assert n - r["blank"] <= r["n"] <= 2 * (n - r["blank"]), r
     load = json.loads((tmp_path / "load.json").read_text())
     assert load["exit_code"] == 0 and load["all_records_written"]
     assert load["peak_rss_mb"] > 0

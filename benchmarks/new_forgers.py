@@ -1,0 +1,266 @@
+"""New forgers: the detector as shipped, against models it was never calibrated on.
+
+The bundle was calibrated on samples of three trained models (runs/full: PixelCNN, DCGAN,
+FC-GAN, all seed 0). A forger does not use our checkpoints; they train their own. This
+benchmark trains forgers with the project's own `forensics train-generators` recipe and scores
+their samples with the shipped bundle, unchanged, against human scans:
+
+    dcgan-seed1    DCGAN, the full recipe (4 epochs), seed 1        a known architecture, another run
+    fcgan-seed1    FC-GAN, the full recipe (30 epochs), seed 1      the same for the FC-GAN
+    dcgan-epoch1   DCGAN, seed 2, 1 epoch instead of 4              an undertrained forger
+    autoencoder    PixelCNN autoencoder, 1 epoch, seed 1            a model family the bundle never saw,
+                   decoding the codes of human digits               rewriting real handwriting
+    pixelcnn, dcgan, fcgan (seen)   fresh samples of the bundle's own generators, the reference
+
+human = MNIST test[5000:] digits (calibration used test[:5000]); the autoencoder rewrites other
+test[5000:] digits, never the human set's. Every base image becomes a scan and a
+print-and-scan exactly as calibration makes them (detectors.calibrate.scan_chunk), is
+preprocessed and scored by detectors.score.p_machine (stability re-scans off). Figures per
+source: AUROC / TPR at 1% FPR against the human scans (both conditions, then each), and the
+share of its scans the shipped thresholds call machine, uncertain or human.
+
+Models are trained on first use with the command in the table below (one CPU thread: about
+18 + 18 + 5 + 35 minutes) and reused from runs/ while their manifest records that command.
+
+    FORENSICS_DATA=/path/to/data python benchmarks/new_forgers.py           # full: 500 base images per source
+    FORENSICS_DATA=/path/to/data python benchmarks/new_forgers.py --quick   # smoke models, 12 images per source
+
+Writes OUT/new_forgers.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
+    sys.path.append(str(Path(__file__).resolve().parent.parent))
+
+import numpy as np
+
+from benchmarks.benchutil import RESULTS, ROOT, fmt, log, machine_info, set_threads, write_result
+
+NAME = "new_forgers"
+FULL_N, QUICK_N = 500, 12
+SAMPLE_SEED = 4321  # + seed: not calibration's 0, not robustness's 1234
+SAMPLE_BATCH = 100
+SCORE_SLAB = 512
+SEEN = ("pixelcnn", "dcgan", "fcgan")
+# name -> (model, run folder under ROOT, seed, epochs or None for the preset's, what it stands for)
+FORGERS: dict[str, tuple[str, str, int, int | None, str]] = {
+    "dcgan-seed1": ("dcgan", "runs/seed1", 1, None, "DCGAN, full recipe, seed 1"),
+    "fcgan-seed1": ("fcgan", "runs/seed1", 1, None, "FC-GAN, full recipe, seed 1"),
+    "dcgan-epoch1": ("dcgan", "runs/early", 2, 1, "DCGAN, seed 2, 1 epoch"),
+    "autoencoder": ("autoencoder", "runs/seed1", 1, 1, "PixelCNN autoencoder (unseen family), 1 epoch, seed 1"),
+}
+
+
+# --------------------------------------------------------------------------- the forgers
+
+
+def train_command(name: str, out: str, quick: bool) -> list[str]:
+    """The `forensics train-generators` arguments that make forger ``name`` in ``out``."""
+    model, _, seed, epochs, _ = FORGERS[name]
+    args = ["train-generators", "-m", model]
+    if quick:
+        args += ["--preset", "smoke"]
+    if epochs is not None:
+        args += ["--epochs", str(epochs)]
+    return args + ["--out", out, "--seed", str(seed), "--device", "cpu"]
+
+
+def forger_dir(name: str, run_root: Path | None, quick: bool) -> Path:
+    """The model folder of forger ``name``, trained now unless a manifest there records the same command."""
+    import json
+
+    model, run, *_ = FORGERS[name]
+    out = str(run_root / run) if run_root is not None else run
+    folder = (ROOT / out if run_root is None else Path(out)) / model
+    args = train_command(name, out, quick)
+    manifest = folder / "manifest.json"
+    # The CLI records its command line as " ".join(argv), so compare with the same.
+    if manifest.is_file() and json.loads(manifest.read_text()).get("command") == " ".join(["forensics", *args]):
+        return folder
+    log(f"{NAME}: training {name}: forensics {shlex.join(args)}")
+    t = time.perf_counter()
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    done = subprocess.run([sys.executable, "-m", "forensics", *args], cwd=ROOT, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"training {name} failed (exit {done.returncode}): {done.stderr[-2000:]}")
+    log(f"{NAME}: {name} trained in {time.perf_counter() - t:.0f} s")
+    return folder
+
+
+def forger_samples(name: str, folder: Path, n: int, seed: int, rewrite: np.ndarray) -> np.ndarray:
+    """n uint8 frames [n, 28, 28] from forger ``name``; the autoencoder rewrites ``rewrite``."""
+    import torch
+
+    from generators.train import load_weights
+
+    recipe = load_weights(folder)
+    g = torch.Generator().manual_seed(SAMPLE_SEED + seed)
+    parts = []
+    for i in range(0, n, SAMPLE_BATCH):
+        k = min(SAMPLE_BATCH, n - i)
+        if FORGERS[name][0] == "autoencoder":
+            x = torch.as_tensor(rewrite[i : i + k])[:, None]
+            x = recipe.model.eval().sample(x=x, generator=g)
+        else:
+            x = recipe.sample(k, g)
+        parts.append(x.cpu()[:, 0].numpy())
+    return np.concatenate(parts).astype(np.uint8)
+
+
+# --------------------------------------------------------------------------- run
+
+
+def _scan(source: str, frames: np.ndarray, key: list[int]) -> tuple[np.ndarray, np.ndarray, int]:
+    """(preprocessed frames, their conditions, base images without ink) as calibration scans them."""
+    from detectors.calibrate import scan_chunk
+
+    out, cond, blank = [], [], 0
+    for clean, printed in scan_chunk((source, frames, key)):
+        if clean is None:  # no ink even as a clean scan: a blank sample, left out (and counted)
+            blank += 1
+            continue
+        out.append(clean)
+        cond.append("clean")
+        if printed is not None:
+            out.append(printed)
+            cond.append("printscan")
+    return (np.stack(out) if out else np.zeros((0, 28, 28), np.uint8)), np.array(cond), blank
+
+
+def _row(p_human: np.ndarray, c_human: np.ndarray, p: np.ndarray, c: np.ndarray) -> dict:
+    from detectors.calibrate import metrics
+    from detectors.score import Thresholds
+
+    def m(ph, pm):
+        r = metrics(np.r_[np.zeros(len(ph)), np.ones(len(pm))], np.r_[ph, pm])
+        return {"auroc": r["auroc"], "tpr_at_1pct_fpr": r["tpr_at_1pct_fpr"]}
+
+    verdicts = Thresholds().verdict(p)
+    return {"n": int(len(p)), **m(p_human, p),
+            "by_condition": {k: m(p_human[c_human == k], p[c == k]) for k in ("clean", "printscan")},
+            "called": {v: float(np.mean(verdicts == v)) if len(p) else None for v in ("machine", "uncertain", "human")},
+            "mean_p_machine": float(p.mean()) if len(p) else None}
+
+
+def run(quick: bool, out_dir: Path, seed: int = 0, n: int | None = None) -> dict:
+    import torch
+
+    from detectors.bundle import DEFAULT_BUNDLE, load_bundle
+    from detectors.calibrate import HUMAN_POOL, sample_generator
+    from detectors.score import Thresholds, p_machine
+    from forensics.data import load_dataset
+
+    set_threads()
+    t_start = time.perf_counter()
+    n = n or (QUICK_N if quick else FULL_N)
+    bundle = load_bundle(DEFAULT_BUNDLE)
+    pool = load_dataset("mnist", train=False).images[HUMAN_POOL:, 0].numpy()
+    order = np.random.default_rng([seed, 11]).permutation(len(pool))
+    human, rewrite = pool[np.sort(order[:n])], pool[np.sort(order[n : 2 * n])]
+
+    t = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="forgers-") as tmp:  # quick: smoke models, thrown away
+        run_root = Path(tmp) if quick else None
+        folders = {name: forger_dir(name, run_root, quick) for name in FORGERS}
+        train_seconds = time.perf_counter() - t
+        t = time.perf_counter()
+        g = torch.Generator().manual_seed(SAMPLE_SEED + seed)
+        bases = {"human": human,
+                 **{name: sample_generator(bundle.models, name, n, g, SAMPLE_BATCH) for name in SEEN},
+                 **{name: forger_samples(name, folders[name], n, seed, rewrite) for name in FORGERS}}
+        commands = {name: "forensics " + shlex.join(train_command(name, str(FORGERS[name][1]), quick))
+                    for name in FORGERS}
+    sample_seconds = time.perf_counter() - t
+
+    t = time.perf_counter()
+    scanned = {name: _scan(name, frames, [seed, 13, k]) for k, (name, frames) in enumerate(bases.items())}
+    allx = np.concatenate([x for x, _, _ in scanned.values()])
+    parts = []
+    for i in range(0, len(allx), SCORE_SLAB):
+        parts.append(p_machine(allx[i : i + SCORE_SLAB], bundle))
+        log(f"{NAME}: scored {min(i + SCORE_SLAB, len(allx))}/{len(allx)} scans")
+    p_all = np.concatenate(parts) if parts else np.zeros(0)
+    score_seconds = time.perf_counter() - t
+
+    p, at = {}, 0
+    for name, (x, _, _) in scanned.items():
+        p[name], at = p_all[at : at + len(x)], at + len(x)
+    ph, ch = p["human"], scanned["human"][1]
+    called = {v: float(np.mean(Thresholds().verdict(ph) == v)) for v in ("machine", "uncertain", "human")}
+    results = {"human": {"n": int(len(ph)), "called": called, "mean_p_machine": float(ph.mean()),
+                         "blank": scanned["human"][2]}}
+    results.update({name: {**_row(ph, ch, p[name], scanned[name][1]), "blank": scanned[name][2], "seen": name in SEEN}
+                    for name in bases if name != "human"})
+    for name, r in list(results.items())[1:]:
+        log(f"{NAME}: {name}: AUROC {fmt(r['auroc'])}, TPR@1%FPR {fmt(r['tpr_at_1pct_fpr'])}, "
+            f"called machine {fmt(r['called']['machine'])}")
+    result = {
+        "benchmark": NAME,
+        "quick": quick,
+        "seed": seed,
+        "n_per_source": n,
+        "human_source": "MNIST test[5000:] (calibration used test[:5000]), numpy seed [seed, 11]",
+        "forgers": {name: {"what": FORGERS[name][4], "command": commands[name]} for name in FORGERS},
+        "sample_seed": SAMPLE_SEED + seed,
+        "results": results,
+        "train_seconds": round(train_seconds, 1),
+        "sample_seconds": round(sample_seconds, 1),
+        "score_seconds": round(score_seconds, 1),
+        "seconds": round(time.perf_counter() - t_start, 1),
+        "bundle": str(DEFAULT_BUNDLE),
+        "machine": machine_info(),
+    }
+    write_result(out_dir, NAME, result)
+    return result
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def markdown(result: dict) -> str:
+    lines = [f"The shipped bundle, unchanged, on {result['n_per_source']} base images per source, each as a scan and "
+             f"a print-and-scan, against as many human digits (MNIST test[5000:]). Share called: at the shipped "
+             f"thresholds, re-scans off. Training of the new forgers not counted: "
+             f"{result['seconds'] / 60:.0f} min"
+             f"{' (quick mode: smoke-test models, figures meaningless)' if result['quick'] else ''}.", "",
+             "| source | AUROC / TPR at 1% FPR | clean | print-and-scan | called machine / uncertain / human | no ink |",
+             "|---|---|---|---|---|---:|"]
+    what = {name: f"**{name}** (new: {f['what']})" for name, f in result["forgers"].items()}
+    for name, r in result["results"].items():
+        if name == "human":
+            continue
+        c = r["called"]
+        cells = [f"{fmt(r['auroc'])} / {fmt(r['tpr_at_1pct_fpr'])}"] + [
+            f"{fmt(r['by_condition'][k]['auroc'])} / {fmt(r['by_condition'][k]['tpr_at_1pct_fpr'])}"
+            for k in ("clean", "printscan")]
+        lines.append(f"| {what.get(name, name + ' (seen in calibration)')} | " + " | ".join(cells)
+                     + f" | {fmt(c['machine'], 2)} / {fmt(c['uncertain'], 2)} / {fmt(c['human'], 2)} | {r['blank']} |")
+    h = result["results"]["human"]["called"]
+    lines += ["", f"Human scans called machine / uncertain / human: {fmt(h['machine'], 3)} / {fmt(h['uncertain'], 3)} / "
+              f"{fmt(h['human'], 3)}. The new forgers were trained by: "
+              + "; ".join(f"`{f['command']}`" for f in result["forgers"].values()) + "."]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help=f"smoke models, N = {QUICK_N}")
+    ap.add_argument("--n", type=int, default=None, help=f"base images per source (default {FULL_N})")
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    print(markdown(run(args.quick, args.out, args.seed, n=args.n)))
+
+
+if __name__ == "__main__":
+    main()
