@@ -8,6 +8,10 @@ alternatives buy when one source is left out of everything that is fitted:
     ScanCNN without it              trained on human vs the other generators only
     ... + generic forgeries         also on benchmarks.generic_forgeries (pca, blend,
                                     plotter, pixel: made from human digits, no generator)
+    ... + the new forgers           also on samples of benchmarks.new_forgers' models (DCGAN
+                                    and FC-GAN seed 1, a 1-epoch DCGAN, the PixelCNN
+                                    autoencoder), leaving out the runs of the left-out family:
+                                    does variety within and across families teach "machine"?
     reader signals alone            forger-independent, fitted to no machine image at all:
                                     the distance from the scan to the nearest MNIST *train*
                                     digit (cosine, in the feature space of detectors.reader; a
@@ -52,12 +56,13 @@ SIZES = {  # per generator: CNN training samples, evaluation samples; generic fo
               "reader_refs": 500, "shift_humans": 20},
 }
 SOURCES = ("pixelcnn", "dcgan", "fcgan", "font")  # the columns: each in turn left out
-ROWS = ("with_it", "without", "without_generic", "reader", "without_reader", "without_or_reader",
+ROWS = ("with_it", "without", "without_generic", "without_forgers", "reader", "without_reader", "without_or_reader",
         "without_generic_reader")
 ROW_TITLES = {
     "with_it": "ScanCNN, trained with it (reference)",
     "without": "ScanCNN without it",
     "without_generic": "ScanCNN without it, + generic forgeries",
+    "without_forgers": "ScanCNN without it, + the new forgers' samples (other runs and families; not its own family's)",
     "reader": "reader signals alone (no machine image fitted)",
     "without_reader": "ScanCNN without it + reader signals",
     "without_or_reader": "ScanCNN without it OR reader signals (the higher of the two human quantiles)",
@@ -69,8 +74,9 @@ SAMPLE_BATCH = 100
 # --------------------------------------------------------------------------- data
 
 
-def build_sets(models, sizes: dict, seed: int):
-    """(training set, evaluation set, generic forgeries as scanned frames), as calibrate builds them."""
+def build_sets(models, sizes: dict, seed: int, quick: bool = False):
+    """(training set, evaluation set, generic forgeries as scanned frames, new forgers' scanned
+    frames and names), as calibrate builds them."""
     from detectors.calibrate import CNN_SEED_OFFSET, HUMAN_POOL, build_calibration_set, scan_chunk
     from forensics.data import load_dataset
 
@@ -95,7 +101,35 @@ def build_sets(models, sizes: dict, seed: int):
                                   sizes["generic_per_kind"], np.random.default_rng([seed, 7]))
     pairs = scan_chunk(("generic", frames, [seed, 7, 1]))
     generic = np.stack([f for pair in pairs for f in pair if f is not None]).astype(np.uint8)
-    return train_set, eval_set, generic
+    # The autoencoder rewrites other train digits the human class does not hold (the last of the order).
+    rewrite = train.images[np.sort(rest[-sizes["train_per_generator"]:]), 0].numpy()
+    forgers = forger_frames(sizes["train_per_generator"], rewrite, quick, seed)
+    return train_set, eval_set, generic, forgers
+
+
+def forger_frames(n: int, rewrite: np.ndarray, quick: bool, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(scanned frames, forger name per frame): n samples of each of benchmarks.new_forgers' models
+    (trained there on first use; in quick mode smoke models in a temporary folder), drawn with
+    seed + CNN_SEED_OFFSET and scanned as every training image is."""
+    import tempfile
+
+    from benchmarks.new_forgers import FORGERS, forger_dir, forger_samples
+    from detectors.calibrate import CNN_SEED_OFFSET, scan_chunk
+
+    frames, names = [], []
+    with tempfile.TemporaryDirectory(prefix="forgers-") as tmp:
+        for k, name in enumerate(FORGERS):
+            x = forger_samples(name, forger_dir(name, Path(tmp) if quick else None, quick), n, seed + CNN_SEED_OFFSET,
+                               rewrite)
+            got = [f for pair in scan_chunk((name, x, [seed, 17, k])) for f in pair if f is not None]
+            frames += got
+            names += [name] * len(got)
+    return (np.stack(frames).astype(np.uint8) if frames else np.zeros((0, 28, 28), np.uint8)), np.array(names, dtype=str)
+
+
+# The new forgers' family, so that leaving a family out leaves out all its runs (the
+# autoencoder's decoder is a PixelCNN).
+FORGER_FAMILY = {"dcgan-seed1": "dcgan", "fcgan-seed1": "fcgan", "dcgan-epoch1": "dcgan", "autoencoder": "pixelcnn"}
 
 
 def reader_reference(refs: int, seed: int):
@@ -156,8 +190,10 @@ def reader_shift(net, ref, directions: dict[str, float], n: int, seed: int) -> d
 # --------------------------------------------------------------------------- models
 
 
-def _cnn_logits(train_set, generic: np.ndarray, leave_out: str | None, with_generic: bool, epochs: int,
+def _cnn_logits(train_set, extra: np.ndarray | None, what: str, leave_out: str | None, epochs: int,
                 eval_images: np.ndarray, seed: int) -> np.ndarray:
+    """ScanCNN logits on eval_images, trained on human vs the generators but leave_out, plus
+    ``extra`` machine frames (named ``what``) when given."""
     import torch
 
     from detectors.cnn import CNNConfig, train_cnn
@@ -165,12 +201,12 @@ def _cnn_logits(train_set, generic: np.ndarray, leave_out: str | None, with_gene
 
     rows = (train_set.source != "font") & (train_set.source != leave_out)
     x, y = train_set.images[rows], train_set.is_machine[rows]
-    if with_generic:
-        x, y = np.concatenate([x, generic]), np.concatenate([y, np.ones(len(generic), np.int64)])
+    if extra is not None:
+        x, y = np.concatenate([x, extra]), np.concatenate([y, np.ones(len(extra), np.int64)])
     t = time.perf_counter()
     model, _ = train_cnn(x, y, CNNConfig(epochs=epochs), seed=seed)
     log(f"{NAME}: ScanCNN {'without ' + leave_out if leave_out else 'on every generator'}"
-        f"{' + generic forgeries' if with_generic else ''}: "
+        f"{' + ' + what if extra is not None else ''}: "
         f"{len(x)} frames, {time.perf_counter() - t:.0f} s")
     with torch.no_grad():
         return chunked(model.eval(), as_batch(eval_images), torch.device("cpu")).astype(np.float64)
@@ -202,7 +238,7 @@ def run(quick: bool, out_dir: Path, seed: int = 0) -> dict:
     t_start = time.perf_counter()
     sizes = SIZES["quick" if quick else "full"]
     models = load_models(DEFAULT_BUNDLE)
-    train_set, ev, generic = build_sets(models, sizes, seed)
+    train_set, ev, generic, (forgers, forger_names) = build_sets(models, sizes, seed, quick)
     y, src = ev.is_machine, ev.source
     fit = split_fit(ev, seed)
     held = ~fit
@@ -218,21 +254,22 @@ def run(quick: bool, out_dir: Path, seed: int = 0) -> dict:
 
     logits = {}
     for g in (None, *GENERATORS):
-        for with_generic in (False, True):
-            logits[(g, with_generic)] = _cnn_logits(train_set, generic, g, with_generic, sizes["epochs"], ev.images,
-                                                    seed)
+        other_families = np.array([FORGER_FAMILY[f] != g for f in forger_names], dtype=bool)
+        for extra, what in ((None, ""), (generic, "generic forgeries"), (forgers[other_families], "new forgers")):
+            logits[(g, what)] = _cnn_logits(train_set, extra, what, g, sizes["epochs"], ev.images, seed)
 
     table: dict[str, dict[str, dict]] = {row: {} for row in ROWS}
     for s in SOURCES:
         test = held & np.isin(src, ["human", s])
         fit_s = fit & np.isin(src, ["human", *[g for g in GENERATORS if g != s]])
         out_key = s if s in GENERATORS else None  # fonts: no CNN trained on them, so "without" = reference
-        without, without_generic = logits[(out_key, False)], logits[(out_key, True)]
+        without, without_generic = logits[(out_key, "")], logits[(out_key, "generic forgeries")]
         reader_lr = _lr(reader_cols, y, fit_s)
         scores = {
-            "with_it": logits[(None, False)][test] if s in GENERATORS else None,
+            "with_it": logits[(None, "")][test] if s in GENERATORS else None,
             "without": without[test],
             "without_generic": without_generic[test],
+            "without_forgers": logits[(out_key, "new forgers")][test],
             "reader": reader_lr(test),
             "without_reader": _lr([without, *reader_cols], y, fit_s)(test),
             "without_or_reader": np.maximum(_human_quantile(without[test], without[human_fit]),
@@ -255,6 +292,7 @@ def run(quick: bool, out_dir: Path, seed: int = 0) -> dict:
         "sizes": sizes,
         "counts": {"train": {s: int((train_set.source == s).sum()) for s in np.unique(train_set.source)},
                    "generic_forgeries": int(len(generic)),
+                   "new_forgers": {f: int((forger_names == f).sum()) for f in FORGER_FAMILY},
                    "eval_fit": {s: int((src[fit] == s).sum()) for s in np.unique(src)},
                    "eval_heldout": {s: int((src[held] == s).sum()) for s in np.unique(src)}},
         "rows": {row: ROW_TITLES[row] for row in ROWS},
@@ -279,10 +317,11 @@ def markdown(result: dict) -> str:
     lines = [f"Each column leaves one source out of every fitted part; AUROC / TPR at 1% FPR on the held-out half, "
              f"human vs that source. ScanCNNs: 16/32/64 channels, {sizes['epochs']} epochs, "
              f"{sizes['train_per_generator']} samples per generator (plus "
-             f"{result['counts']['generic_forgeries']} scanned generic forgeries where named); "
+             f"{result['counts']['generic_forgeries']} scanned generic forgeries, or up to "
+             f"{sum(result['counts'].get('new_forgers', {}).values())} frames of the new forgers, where named); "
              f"{sizes['reader_refs']} MNIST train digits as the reader's reference. {result['seconds'] / 60:.0f} min.",
              "", "| | " + " | ".join(SOURCES) + " |", "|---|" + "---|" * len(SOURCES)]
-    for row in ROWS:
+    for row in result["rows"]:
         cells = []
         for s in SOURCES:
             m = result["results"][row].get(s)
