@@ -256,8 +256,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help=f"smoke models, N = {QUICK_N}")
     ap.add_argument("--n", type=int, default=None, help=f"base images per source (default {FULL_N})")
-    ap.add_argument("--out", type=Path, default=RESULTS)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=RESULTS, help="results folder (default benchmarks/results)")
+    ap.add_argument("--seed", type=int, default=0, help="human subset and sample seed (the forgers' own seeds are fixed)")
     args = ap.parse_args()
     print(markdown(run(args.quick, args.out, args.seed, n=args.n)))
 
