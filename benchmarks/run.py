@@ -1,6 +1,6 @@
 """Run every benchmark in sequence, collect the results, and refresh the README's tables.
 
-    FORENSICS_DATA=/path/to/data python benchmarks/run.py                  # full (about 100 min on one thread)
+    FORENSICS_DATA=/path/to/data python benchmarks/run.py                  # full (about 130 min on one thread)
     FORENSICS_DATA=/path/to/data python benchmarks/run.py --quick          # smoke sizes (2-3 min)
     python benchmarks/run.py --quick --out /tmp/bench --no-readme          # touches nothing in the repository
     python benchmarks/run.py --only robustness --only speed                # a subset; the others' last results are reused
