@@ -119,8 +119,8 @@ def forger_frames(n: int, rewrite: np.ndarray, quick: bool, seed: int) -> tuple[
     frames, names = [], []
     with tempfile.TemporaryDirectory(prefix="forgers-") as tmp:
         for k, name in enumerate(FORGERS):
-            x = forger_samples(name, forger_dir(name, Path(tmp) if quick else None, quick), n, seed + CNN_SEED_OFFSET,
-                               rewrite)
+            folder, _ = forger_dir(name, Path(tmp) if quick else None, quick)
+            x = forger_samples(name, folder, n, seed + CNN_SEED_OFFSET, rewrite)
             got = [f for pair in scan_chunk((name, x, [seed, 17, k])) for f in pair if f is not None]
             frames += got
             names += [name] * len(got)

@@ -76,8 +76,9 @@ def train_command(name: str, out: str, quick: bool) -> list[str]:
     return args + ["--out", out, "--seed", str(seed), "--device", "cpu"]
 
 
-def forger_dir(name: str, run_root: Path | None, quick: bool) -> Path:
-    """The model folder of forger ``name``, trained now unless a manifest there records the same command."""
+def forger_dir(name: str, run_root: Path | None, quick: bool) -> tuple[Path, bool]:
+    """(the model folder of forger ``name``, whether it was trained now): trained unless a
+    manifest there records the same command."""
     model, run, *_ = FORGERS[name]
     out = str(run_root / run) if run_root is not None else run
     folder = (ROOT / out if run_root is None else Path(out)) / model
@@ -85,7 +86,7 @@ def forger_dir(name: str, run_root: Path | None, quick: bool) -> Path:
     manifest = folder / "manifest.json"
     # The CLI records its command line as " ".join(argv), so compare with the same.
     if manifest.is_file() and json.loads(manifest.read_text()).get("command") == " ".join(["forensics", *args]):
-        return folder
+        return folder, False
     log(f"{NAME}: training {name}: forensics {shlex.join(args)}")
     t = time.perf_counter()
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
@@ -93,7 +94,7 @@ def forger_dir(name: str, run_root: Path | None, quick: bool) -> Path:
     if done.returncode != 0:
         raise RuntimeError(f"training {name} failed (exit {done.returncode}): {done.stderr[-2000:]}")
     log(f"{NAME}: {name} trained in {time.perf_counter() - t:.0f} s")
-    return folder
+    return folder, True
 
 
 def forger_samples(name: str, folder: Path, n: int, seed: int, rewrite: np.ndarray) -> np.ndarray:
@@ -136,19 +137,24 @@ def _scan(source: str, frames: np.ndarray, key: list[int]) -> tuple[np.ndarray, 
     return (np.stack(out) if out else np.zeros((0, 28, 28), np.uint8)), np.array(cond), blank
 
 
+def _called(p: np.ndarray) -> dict:
+    """The share of p the shipped thresholds call machine, uncertain and human."""
+    from detectors.score import Thresholds
+
+    verdicts = Thresholds().verdict(p)
+    return {v: float(np.mean(verdicts == v)) if len(p) else None for v in ("machine", "uncertain", "human")}
+
+
 def _row(p_human: np.ndarray, c_human: np.ndarray, p: np.ndarray, c: np.ndarray) -> dict:
     from detectors.calibrate import metrics
-    from detectors.score import Thresholds
 
     def m(ph, pm):
         r = metrics(np.r_[np.zeros(len(ph)), np.ones(len(pm))], np.r_[ph, pm])
         return {"auroc": r["auroc"], "tpr_at_1pct_fpr": r["tpr_at_1pct_fpr"]}
 
-    verdicts = Thresholds().verdict(p)
     return {"n": int(len(p)), **m(p_human, p),
             "by_condition": {k: m(p_human[c_human == k], p[c == k]) for k in ("clean", "printscan")},
-            "called": {v: float(np.mean(verdicts == v)) if len(p) else None for v in ("machine", "uncertain", "human")},
-            "mean_p_machine": float(p.mean()) if len(p) else None}
+            "called": _called(p), "mean_p_machine": float(p.mean()) if len(p) else None}
 
 
 def run(quick: bool, out_dir: Path, seed: int = 0, n: int | None = None) -> dict:
@@ -156,7 +162,7 @@ def run(quick: bool, out_dir: Path, seed: int = 0, n: int | None = None) -> dict
 
     from detectors.bundle import DEFAULT_BUNDLE, load_bundle
     from detectors.calibrate import HUMAN_POOL, sample_generator
-    from detectors.score import Thresholds, p_machine
+    from detectors.score import p_machine
     from forensics.data import load_dataset
 
     set_threads()
@@ -170,7 +176,9 @@ def run(quick: bool, out_dir: Path, seed: int = 0, n: int | None = None) -> dict
     t = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="forgers-") as tmp:  # quick: smoke models, thrown away
         run_root = Path(tmp) if quick else None
-        folders = {name: forger_dir(name, run_root, quick) for name in FORGERS}
+        made = {name: forger_dir(name, run_root, quick) for name in FORGERS}
+        folders = {name: folder for name, (folder, _) in made.items()}
+        trained_now = [name for name, (_, trained) in made.items() if trained]
         train_seconds = time.perf_counter() - t
         train_times = {name: json.loads((f / "manifest.json").read_text()).get("train_seconds")
                        for name, f in folders.items()}
@@ -197,8 +205,7 @@ def run(quick: bool, out_dir: Path, seed: int = 0, n: int | None = None) -> dict
     for name, (x, _, _) in scanned.items():
         p[name], at = p_all[at : at + len(x)], at + len(x)
     ph, ch = p["human"], scanned["human"][1]
-    called = {v: float(np.mean(Thresholds().verdict(ph) == v)) for v in ("machine", "uncertain", "human")}
-    results = {"human": {"n": int(len(ph)), "called": called, "mean_p_machine": float(ph.mean()),
+    results = {"human": {"n": int(len(ph)), "called": _called(ph), "mean_p_machine": float(ph.mean()),
                          "blank": scanned["human"][2]}}
     results.update({name: {**_row(ph, ch, p[name], scanned[name][1]), "blank": scanned[name][2], "seen": name in SEEN}
                     for name in bases if name != "human"})
@@ -215,6 +222,7 @@ def run(quick: bool, out_dir: Path, seed: int = 0, n: int | None = None) -> dict
                     for name in FORGERS},
         "sample_seed": SAMPLE_SEED + seed,
         "results": results,
+        "trained_now": trained_now,
         "train_seconds": round(train_seconds, 1),
         "sample_seconds": round(sample_seconds, 1),
         "score_seconds": round(score_seconds, 1),
@@ -231,8 +239,8 @@ def run(quick: bool, out_dir: Path, seed: int = 0, n: int | None = None) -> dict
 
 def markdown(result: dict) -> str:
     recorded = sum(f.get("train_seconds") or 0 for f in result["forgers"].values())
-    trained = (f", plus {result['train_seconds'] / 60:.0f} min training the new forgers" if result["train_seconds"] >= 60
-               else f" (the new forgers' models reused from runs/; their manifests record {recorded / 60:.0f} min of "
+    trained = (f", plus {result['train_seconds'] / 60:.0f} min training {', '.join(result['trained_now'])}"
+               if result.get("trained_now") else f" (the new forgers' models reused from runs/; their manifests record {recorded / 60:.0f} min of "
                     "training on one thread)")
     lines = [f"The shipped bundle, unchanged, on {result['n_per_source']} base images per source, each as a scan and "
              f"a print-and-scan, against as many human digits (MNIST test[5000:]). Share called: at the shipped "

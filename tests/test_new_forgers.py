@@ -23,10 +23,10 @@ def test_a_run_with_the_same_command_is_reused_and_another_is_retrained(tmp_path
     folder.mkdir(parents=True)
     args = new_forgers.train_command("fcgan-seed1", str(tmp_path / "runs" / "seed1"), quick=False)
     (folder / "manifest.json").write_text(json.dumps({"command": " ".join(["forensics", *args])}))
-    assert new_forgers.forger_dir("fcgan-seed1", tmp_path, quick=False) == folder
+    assert new_forgers.forger_dir("fcgan-seed1", tmp_path, quick=False) == (folder, False)
     assert calls == []
     # the same folder, made by another command (the smoke preset): trained again
-    assert new_forgers.forger_dir("fcgan-seed1", tmp_path, quick=True) == folder
+    assert new_forgers.forger_dir("fcgan-seed1", tmp_path, quick=True) == (folder, True)
     assert len(calls) == 1 and "--preset" in calls[0][0]
 
 
