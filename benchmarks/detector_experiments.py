@@ -12,6 +12,10 @@ alternatives buy when one source is left out of everything that is fitted:
                                     and FC-GAN seed 1, a 1-epoch DCGAN, the PixelCNN
                                     autoencoder), leaving out the runs of the left-out family:
                                     does variety within and across families teach "machine"?
+    ... + aligned reconstructions   also on the CNN's own human digits rewritten by three small
+                                    autoencoders (benchmarks.aligned_reconstructions; Rajan et
+                                    al. 2025): content matched pair by pair, so only a decoder's
+                                    trace tells them apart
     reader signals alone            forger-independent, fitted to no machine image at all:
                                     the distance from the scan to the nearest MNIST *train*
                                     digit (cosine, in the feature space of detectors.reader; a
@@ -51,18 +55,19 @@ from benchmarks.benchutil import RESULTS, fmt, log, machine_info, set_threads, w
 NAME = "detector_experiments"
 SIZES = {  # per generator: CNN training samples, evaluation samples; generic forgeries per kind; reader refs
     "full": {"train_per_generator": 3000, "eval_per_generator": 500, "epochs": 8, "generic_per_kind": 1000,
-             "reader_refs": 60000, "shift_humans": 1000},
+             "reader_refs": 60000, "shift_humans": 1000, "aligned_steps": 940},  # 940 batches: 2 epochs
     "quick": {"train_per_generator": 40, "eval_per_generator": 30, "epochs": 1, "generic_per_kind": 20,
-              "reader_refs": 500, "shift_humans": 20},
+              "reader_refs": 500, "shift_humans": 20, "aligned_steps": 3},
 }
 SOURCES = ("pixelcnn", "dcgan", "fcgan", "font")  # the columns: each in turn left out
-ROWS = ("with_it", "without", "without_generic", "without_forgers", "reader", "without_reader", "without_or_reader",
+ROWS = ("with_it", "without", "without_generic", "without_forgers", "without_aligned", "reader", "without_reader", "without_or_reader",
         "without_generic_reader")
 ROW_TITLES = {
     "with_it": "ScanCNN, trained with it (reference)",
     "without": "ScanCNN without it",
     "without_generic": "ScanCNN without it, + generic forgeries",
     "without_forgers": "ScanCNN without it, + the new forgers' samples (other runs and families; not its own family's)",
+    "without_aligned": "ScanCNN without it, + aligned reconstructions (its human digits rewritten by three autoencoders)",
     "reader": "reader signals alone (no machine image fitted)",
     "without_reader": "ScanCNN without it + reader signals",
     "without_or_reader": "ScanCNN without it OR reader signals (the higher of the two human quantiles)",
@@ -76,10 +81,11 @@ SAMPLE_BATCH = 100
 
 def build_sets(models, sizes: dict, seed: int, quick: bool = False):
     """(training set, evaluation set, generic forgeries as scanned frames, new forgers' scanned
-    frames and names), as calibrate builds them."""
-    from detectors.calibrate import CNN_SEED_OFFSET, HUMAN_POOL, build_calibration_set, scan_chunk
+    frames and names, aligned reconstructions as scanned frames), as calibrate builds them."""
+    from detectors.calibrate import CNN_SEED_OFFSET, HUMAN_POOL, build_calibration_set
     from forensics.data import load_dataset
 
+    from benchmarks.aligned_reconstructions import aligned_reconstructions
     from benchmarks.generic_forgeries import generic_forgeries
 
     train = load_dataset("mnist", train=True)
@@ -99,12 +105,25 @@ def build_sets(models, sizes: dict, seed: int, quick: bool = False):
     rest = order[n_train:]
     frames, _ = generic_forgeries(train.images[rest, 0].numpy(), train.labels[rest].numpy(),
                                   sizes["generic_per_kind"], np.random.default_rng([seed, 7]))
-    pairs = scan_chunk(("generic", frames, [seed, 7, 1]))
-    generic = np.stack([f for pair in pairs for f in pair if f is not None]).astype(np.uint8)
+    generic = _scanned("generic", frames, [seed, 7, 1])
+    # The CNN's own human digits, rewritten: each autoencoder trains on all of MNIST train.
+    t = time.perf_counter()
+    rewrites, _ = aligned_reconstructions(human_train, train.images[:, 0].numpy(), sizes["aligned_steps"], seed)
+    aligned = np.concatenate([_scanned("aligned", rewrites[i : i + 500], [seed, 29, i])
+                              for i in range(0, len(rewrites), 500)])
+    log(f"{NAME}: {len(aligned)} aligned reconstruction frames ({time.perf_counter() - t:.0f} s)")
     # The autoencoder rewrites other train digits the human class does not hold (the last of the order).
     rewrite = train.images[np.sort(rest[-sizes["train_per_generator"]:]), 0].numpy()
     forgers = forger_frames(sizes["train_per_generator"], rewrite, quick, seed)
-    return train_set, eval_set, generic, forgers
+    return train_set, eval_set, generic, forgers, aligned
+
+
+def _scanned(name: str, frames: np.ndarray, key: list[int]) -> np.ndarray:
+    """Frames scanned as every training image is: clean and printed-and-scanned, inkless ones dropped."""
+    from detectors.calibrate import scan_chunk
+
+    got = [f for pair in scan_chunk((name, frames, key)) for f in pair if f is not None]
+    return np.stack(got).astype(np.uint8) if got else np.zeros((0, 28, 28), np.uint8)
 
 
 def forger_frames(n: int, rewrite: np.ndarray, quick: bool, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -114,15 +133,15 @@ def forger_frames(n: int, rewrite: np.ndarray, quick: bool, seed: int) -> tuple[
     import tempfile
 
     from benchmarks.new_forgers import FORGERS, forger_dir, forger_samples
-    from detectors.calibrate import CNN_SEED_OFFSET, scan_chunk
+    from detectors.calibrate import CNN_SEED_OFFSET
 
     frames, names = [], []
     with tempfile.TemporaryDirectory(prefix="forgers-") as tmp:
         for k, name in enumerate(FORGERS):
             folder, _ = forger_dir(name, Path(tmp) if quick else None, quick)
             x = forger_samples(name, folder, n, seed + CNN_SEED_OFFSET, rewrite)
-            got = [f for pair in scan_chunk((name, x, [seed, 17, k])) for f in pair if f is not None]
-            frames += got
+            got = _scanned(name, x, [seed, 17, k])
+            frames += list(got)
             names += [name] * len(got)
     return (np.stack(frames).astype(np.uint8) if frames else np.zeros((0, 28, 28), np.uint8)), np.array(names, dtype=str)
 
@@ -238,7 +257,7 @@ def run(quick: bool, out_dir: Path, seed: int = 0) -> dict:
     t_start = time.perf_counter()
     sizes = SIZES["quick" if quick else "full"]
     models = load_models(DEFAULT_BUNDLE)
-    train_set, ev, generic, (forgers, forger_names) = build_sets(models, sizes, seed, quick)
+    train_set, ev, generic, (forgers, forger_names), aligned = build_sets(models, sizes, seed, quick)
     y, src = ev.is_machine, ev.source
     fit = split_fit(ev, seed)
     held = ~fit
@@ -255,7 +274,8 @@ def run(quick: bool, out_dir: Path, seed: int = 0) -> dict:
     logits = {}
     for g in (None, *GENERATORS):
         other_families = np.array([FORGER_FAMILY[f] != g for f in forger_names], dtype=bool)
-        for extra, what in ((None, ""), (generic, "generic forgeries"), (forgers[other_families], "new forgers")):
+        for extra, what in ((None, ""), (generic, "generic forgeries"), (forgers[other_families], "new forgers"),
+                            (aligned, "aligned reconstructions")):
             logits[(g, what)] = _cnn_logits(train_set, extra, what, g, sizes["epochs"], ev.images, seed)
 
     table: dict[str, dict[str, dict]] = {row: {} for row in ROWS}
@@ -270,6 +290,7 @@ def run(quick: bool, out_dir: Path, seed: int = 0) -> dict:
             "without": without[test],
             "without_generic": without_generic[test],
             "without_forgers": logits[(out_key, "new forgers")][test],
+            "without_aligned": logits[(out_key, "aligned reconstructions")][test],
             "reader": reader_lr(test),
             "without_reader": _lr([without, *reader_cols], y, fit_s)(test),
             "without_or_reader": np.maximum(_human_quantile(without[test], without[human_fit]),
@@ -293,6 +314,7 @@ def run(quick: bool, out_dir: Path, seed: int = 0) -> dict:
         "counts": {"train": {s: int((train_set.source == s).sum()) for s in np.unique(train_set.source)},
                    "generic_forgeries": int(len(generic)),
                    "new_forgers": {f: int((forger_names == f).sum()) for f in FORGER_FAMILY},
+                   "aligned_reconstructions": int(len(aligned)),
                    "eval_fit": {s: int((src[fit] == s).sum()) for s in np.unique(src)},
                    "eval_heldout": {s: int((src[held] == s).sum()) for s in np.unique(src)}},
         "rows": {row: ROW_TITLES[row] for row in ROWS},
@@ -318,7 +340,8 @@ def markdown(result: dict) -> str:
              f"human vs that source. ScanCNNs: 16/32/64 channels, {sizes['epochs']} epochs, "
              f"{sizes['train_per_generator']} samples per generator (plus "
              f"{result['counts']['generic_forgeries']} scanned generic forgeries, or up to "
-             f"{sum(result['counts'].get('new_forgers', {}).values())} frames of the new forgers, where named); "
+             f"{sum(result['counts'].get('new_forgers', {}).values())} frames of the new forgers, or "
+             f"{result['counts'].get('aligned_reconstructions', 0)} of aligned reconstructions, where named); "
              f"{sizes['reader_refs']} MNIST train digits as the reader's reference. {result['seconds'] / 60:.0f} min.",
              "", "| | " + " | ".join(SOURCES) + " |", "|---|" + "---|" * len(SOURCES)]
     for row in result["rows"]:

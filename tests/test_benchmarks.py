@@ -76,6 +76,11 @@ def test_quick_benchmarks_run_and_write_finite_results(tmp_path):
     assert len(forgers["forgers"]) == 4
     for r in forgers["results"].values():  # every base image is scored (twice at most) or counted as blank
         assert n - r["blank"] <= r["n"] <= 2 * (n - r["blank"]), r
+    experiments = json.loads((tmp_path / "detector_experiments.json").read_text())
+    assert experiments["counts"]["aligned_reconstructions"] > 0
+    for row in experiments["rows"]:  # every row is measured for every source left out (fonts: no "with it")
+        for s in ("pixelcnn", "dcgan", "fcgan", "font"):
+            assert (experiments["results"][row][s] is None) == (row == "with_it" and s == "font"), (row, s)
     load = json.loads((tmp_path / "load.json").read_text())
     assert load["exit_code"] == 0 and load["all_records_written"]
     assert load["peak_rss_mb"] > 0
