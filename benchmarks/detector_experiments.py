@@ -32,7 +32,7 @@ regressions are fitted on the fit half without the left-out source (human vs the
 generators); every figure is on the held-out half, human vs the left-out source. Fonts are
 in no CNN's training set, so their column's "without it" model is the reference model.
 
-    FORENSICS_DATA=/path/to/data python benchmarks/detector_experiments.py            # full (~55 min, one thread)
+    FORENSICS_DATA=/path/to/data python benchmarks/detector_experiments.py            # full (~100 min, one thread)
     FORENSICS_DATA=/path/to/data python benchmarks/detector_experiments.py --quick    # smoke sizes (~1 min)
 
 Writes OUT/detector_experiments.json.
