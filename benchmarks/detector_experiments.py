@@ -140,10 +140,9 @@ def forger_frames(n: int, rewrite: np.ndarray, quick: bool, seed: int) -> tuple[
         for k, name in enumerate(FORGERS):
             folder, _ = forger_dir(name, Path(tmp) if quick else None, quick)
             x = forger_samples(name, folder, n, seed + CNN_SEED_OFFSET, rewrite)
-            got = _scanned(name, x, [seed, 17, k])
-            frames += list(got)
-            names += [name] * len(got)
-    return (np.stack(frames).astype(np.uint8) if frames else np.zeros((0, 28, 28), np.uint8)), np.array(names, dtype=str)
+            frames.append(_scanned(name, x, [seed, 17, k]))
+            names += [name] * len(frames[-1])
+    return np.concatenate(frames) if frames else np.zeros((0, 28, 28), np.uint8), np.array(names, dtype=str)
 
 
 # The new forgers' family, so that leaving a family out leaves out all its runs (the
