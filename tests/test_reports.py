@@ -10,8 +10,10 @@ import csv
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -272,15 +274,18 @@ def test_cli_report_writes_everything(batch, tmp_path, monkeypatch):
     monkeypatch.setattr(detectors.bundle, "load_bundle", lambda path=None, device="cpu": FakeBundle())
     monkeypatch.setattr(detectors.score, "score_paths", fake_score_paths)
     out = tmp_path / "out"
-    result = CliRunner().invoke(app, ["report", str(tmp_path), "--out", str(out / "r.html"), "--csv", str(out / "r.csv"),
-                                      "--json", str(out / "r.json"), "--t-machine", "0.9", "--top", "2"])
+    argv = ["report", str(tmp_path), "--out", str(out / "r.html"), "--csv", str(out / "r.csv"),
+            "--json", str(out / "r.json"), "--t-machine", "0.9", "--top", "2"]
+    # The recorded command comes from sys.argv, which CliRunner does not set; set it as a shell would.
+    monkeypatch.setattr(sys, "argv", ["/usr/bin/forensics", *argv])
+    result = CliRunner().invoke(app, argv)
     assert result.exit_code == 1, result.output  # one input failed
     assert seen["args"] == [str(tmp_path)] and seen["kw"]["thresholds"].t_machine == 0.9
     for name in ("r.html", "r.csv", "r.documents.csv", "r.json"):
         assert (out / name).is_file()
     data = json.loads((out / "r.json").read_text(encoding="utf-8"))
     assert data["meta"]["bundle"]["id"] == "0123456789ab" and data["meta"]["thresholds"]["t_machine"] == 0.9
-    assert data["meta"]["command"].startswith("forensics ")  # sys.argv: pytest's here, the real one in a shell
+    assert data["meta"]["command"] == shlex.join(["forensics", *argv])
 
 
 def test_cli_report_usage_errors(tmp_path):
