@@ -166,6 +166,11 @@ def score(
                f"{counts['uncertain']} uncertain, {counts['error']} failed")
     err.print(summary + (f"; records in {escape(str(output))}" if output else "")
               + (f"; report in {escape(str(html))}" if html else ""), highlight=False)
+    from reports.records import bundle_info, scope_text
+
+    scope = scope_text(bundle_info(bundle))  # what a "human" verdict is worth, from the bundle's own metrics
+    if scope and total:
+        err.print(f"[dim]{escape(scope)}[/]", highlight=False)
     if total == 0:
         raise typer.Exit(EXIT_USAGE)
     raise typer.Exit(EXIT_SOME_FAILED if counts["error"] else EXIT_OK)

@@ -52,6 +52,7 @@ from .records import (
     clean_text,
     json_safe,
     report_meta,
+    scope_text,
     suspicion_key,
 )
 
@@ -510,6 +511,9 @@ def _meta_html(meta: dict) -> str:
         rows.append(("Bundle version", esc(version or "unknown")))
         if b.get("heldout_auroc") is not None:
             rows.append(("Held-out AUROC", esc(_num(b.get("heldout_auroc"), "{:.4f}"))))
+        scope = scope_text(b)
+        if scope:
+            rows.append(("What it can show", esc(scope)))
     else:
         rows.append(("Model bundle", '<span class="muted">not recorded</span>'))
     if th:

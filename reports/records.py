@@ -339,7 +339,8 @@ def bundle_info(bundle: Any) -> Optional[dict]:
     if not digest:  # fall back on every checksum the manifest lists
         digest = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest() if files else ""
     created = manifest.get("created")
-    heldout = ((manifest.get("metrics") or {}).get("heldout_ensemble") or {}).get("all_generators") or {}
+    metrics = manifest.get("metrics") or {}
+    heldout = (metrics.get("heldout_ensemble") or {}).get("all_generators") or {}
     return {
         "path": str(getattr(bundle, "path", "")),
         "created": created,
@@ -348,7 +349,45 @@ def bundle_info(bundle: Any) -> Optional[dict]:
         "manifest_version": manifest.get("manifest_version"),
         "signals": list(getattr(getattr(bundle, "combiner", None), "signals", []) or []),
         "heldout_auroc": heldout.get("auroc"),
+        # What the verdicts are worth, from the calibration's held-out half: the share of each
+        # known source flagged at 1% of human scans flagged, and of a source left out of it.
+        "caught_at_1pct_fpr": _tprs(metrics.get("heldout_ensemble"), skip="all_generators"),
+        "caught_when_left_out": _tprs(metrics.get("leave_one_generator_out")),
     }
+
+
+def _tprs(per_source: Any, skip: str = "") -> dict[str, float]:
+    if not isinstance(per_source, dict):
+        return {}
+    return {str(s): float(m["tpr_at_1pct_fpr"]) for s, m in per_source.items()
+            if s != skip and isinstance(m, dict) and isinstance(m.get("tpr_at_1pct_fpr"), (int, float))}
+
+
+SOURCE_NAMES = {"pixelcnn": "PixelCNN", "dcgan": "DCGAN", "fcgan": "FC-GAN", "font": "font forgeries"}
+
+
+def _span(values: Iterable[float]) -> str:
+    lo, hi = round(100 * min(values)), round(100 * max(values))
+    return f"{lo}%" if lo == hi else f"{lo}-{hi}%"
+
+
+def scope_text(info: Optional[dict]) -> Optional[str]:
+    """One plain sentence on what a bundle's verdicts can and cannot show, from its manifest's
+    metrics (``bundle_info``), or None when the manifest records none. A reviewer must know
+    that "human" means "unlike the sources calibration saw", and how far that reaches."""
+    caught = (info or {}).get("caught_at_1pct_fpr") or {}
+    if not caught:
+        return None
+    order = list(SOURCE_NAMES)  # the known sources in a fixed order, then any others as named
+    names = [SOURCE_NAMES.get(s, s) for s in sorted(caught, key=lambda s: (order.index(s) if s in order else len(order), s))]
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    text = (f"Calibrated against {listed}: on held-out scans, at a threshold that flags 1% of human scans, "
+            f"it flags {_span(caught.values())} of each.")
+    left_out = (info or {}).get("caught_when_left_out") or {}
+    if left_out:
+        text += (f" A source left out of calibration was flagged {_span(left_out.values())} of the time, so a human "
+                 f"verdict means unlike these sources, not proven human.")
+    return text
 
 
 # --------------------------------------------------------------------------- CSV

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .records import Grouping, Tally, clean_text, suspicion_key
+from .records import Grouping, Tally, clean_text, scope_text, suspicion_key
 
 COLOURS = {"machine": "red", "uncertain": "yellow", "human": "green", "failed": "bright_black"}
 MAX_FAILED_LISTED = 20
@@ -89,6 +89,9 @@ def print_summary(console: Console, meta: Optional[dict], tally: Tally) -> None:
         if b:
             console.print(f"[dim]bundle {printable(b.get('path'))} ({printable(b.get('version') or 'unknown version')})[/]",
                           highlight=False)
+            scope = scope_text(b)
+            if scope:
+                console.print(f"[dim]{printable(scope)}[/]", highlight=False)
         if th:
             console.print(f"[dim]thresholds: machine >= {th.get('t_machine')}, human <= {th.get('t_human')}; "
                           f"{printable(meta.get('generated') or '')}[/]", highlight=False)

@@ -262,6 +262,8 @@ def test_cli_score_writes_json_records_and_exits_1_when_an_input_failed(bundle_d
     records = json.loads(out.read_text())
     assert len(records) == 6 and [r["status"] for r in records].count("error") == 1
     assert not list(tmp_path.glob(".records.json.*"))  # no temporary file left behind
+    said = " ".join(result.output.split())  # the reviewer is told what a verdict is worth, from the bundle's metrics
+    assert "Calibrated against PixelCNN, DCGAN, FC-GAN and font forgeries" in said and "left out of calibration" in said
 
 
 def test_cli_score_csv_and_missing_bundle(bundle_dir, scans, tmp_path):

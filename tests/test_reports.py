@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from detectors.signals import ALL_SIGNALS
 from reports import CSV_COLUMNS, DOCUMENT_COLUMNS, SCHEMA_VERSION, Grouping, document_verdict, report_meta, write_reports
 from reports.html import CSP, SCRIPT, SCRIPT_HASH, render_html, write_html
-from reports.records import Tally, UNMATCHED_LABEL, documents_csv_path, flat_row
+from reports.records import Tally, UNMATCHED_LABEL, documents_csv_path, flat_row, scope_text
 from reports.terminal import print_report
 
 HOSTILE = "<script>alert(1)</script>.png"  # a record's file string (the '/' makes it a path)
@@ -250,6 +250,48 @@ def test_terminal_report(batch):
     assert "0.550" not in text  # only the top 3
     assert "\x1b" not in text and "\\x1b[2J" in text  # escapes shown, not run
     assert "broken.png" in text  # failures listed
+
+
+def _bundle_with_metrics(metrics: dict):
+    class Bundle:
+        path = "bundle"
+        manifest = {"created": "2025-01-01T00:00:00Z", "files": {"combiner.json": {"sha256": "ab" * 32}},
+                    "metrics": metrics}
+    return Bundle()
+
+
+def test_reports_say_what_the_bundle_can_show_from_its_own_metrics(batch):
+    caught = {"font": {"tpr_at_1pct_fpr": 0.95}, "dcgan": {"tpr_at_1pct_fpr": 0.514},
+              "all_generators": {"tpr_at_1pct_fpr": 0.01}, "<b>x</b>": {"tpr_at_1pct_fpr": 0.7}}
+    left_out = {"dcgan": {"tpr_at_1pct_fpr": 0.123}, "font": {"tpr_at_1pct_fpr": 0.02}}
+    meta = report_meta(_bundle_with_metrics({"heldout_ensemble": caught, "leave_one_generator_out": left_out}),
+                       command="test")
+    assert meta["bundle"]["caught_at_1pct_fpr"] == {"font": 0.95, "dcgan": 0.514, "<b>x</b>": 0.7}
+    text = scope_text(meta["bundle"])
+    # Known sources in a fixed order, unknown ones after; the pooled row is not a source.
+    assert text.startswith("Calibrated against DCGAN, font forgeries and <b>x</b>:"), text
+    assert "it flags 51-95% of each" in text and "left out of calibration was flagged 2-12% of the time" in text
+    page = render_html(batch, meta)
+    assert "What it can show" in page and "&lt;b&gt;x&lt;/b&gt;" in page and "<b>x</b>" not in page
+    console = Console(record=True, width=400, color_system=None)
+    print_report(iter(batch), console, meta=meta)
+    assert "flagged 2-12% of the time" in console.export_text()
+
+    only_known = scope_text(report_meta(_bundle_with_metrics({"heldout_ensemble": caught}))["bundle"])
+    assert "51-95%" in only_known and "left out" not in only_known
+    bare = report_meta(_bundle_with_metrics({}), command="test")
+    assert scope_text(bare["bundle"]) is None and "What it can show" not in render_html(batch, bare)
+
+
+def test_the_shipped_bundle_states_its_reach():
+    from detectors.bundle import DEFAULT_BUNDLE, load_bundle
+
+    if not (DEFAULT_BUNDLE / "manifest.json").is_file():
+        pytest.skip("no shipped bundle")
+    info = report_meta(load_bundle(), command="test")["bundle"]
+    assert set(info["caught_at_1pct_fpr"]) == set(info["caught_when_left_out"]) == {"pixelcnn", "dcgan", "fcgan", "font"}
+    assert all(info["caught_at_1pct_fpr"][s] > info["caught_when_left_out"][s] for s in info["caught_at_1pct_fpr"])
+    assert "PixelCNN, DCGAN, FC-GAN and font forgeries" in scope_text(info)
 
 
 # --------------------------------------------------------------------------- CLI wiring (fake bundle, fake scoring)
