@@ -86,3 +86,20 @@ def test_quick_benchmarks_run_and_write_finite_results(tmp_path):
     assert load["peak_rss_mb"] > 0
 
     assert _fingerprint() == before, "run.py --out elsewhere --no-readme touched README.md or benchmarks/results"
+
+
+def test_all_extras_quick_measures_every_source_left_out(tmp_path):
+    """benchmarks/all_extras.py (run alone, not by run.py): one ScanCNN per left-out source on
+    every extra at once; each is measured, and written."""
+    if not os.environ.get("FORENSICS_DATA"):
+        pytest.skip("set FORENSICS_DATA to the MNIST folder")
+    from benchmarks.all_extras import markdown, run
+
+    result = run(quick=True, out_dir=tmp_path)
+    assert json.loads((tmp_path / "all_extras.json").read_text())["results"] == result["results"]
+    assert list(result["results"]) == ["pixelcnn", "dcgan", "fcgan", "font"]
+    for s, m in result["results"].items():
+        assert 0.0 <= m["auroc"] <= 1.0 and m["n_machine"] > 0 and m["n_human"] > 0, (s, m)
+    # The fonts' CNN leaves no generator out, so it trains on the most frames.
+    assert result["training_frames"]["font"] == max(result["training_frames"].values())
+    assert "| all extras |" in markdown(result)
