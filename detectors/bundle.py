@@ -17,6 +17,7 @@ predictor from its arrays takes a dozen lines and loads nothing executable.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import shutil
@@ -216,13 +217,11 @@ class Bundle:
 def load_models(folder: str | Path, device: str = "cpu") -> DetectorModels:
     """The models from FOLDER/<name>/model.pt, weights only: a run folder gives the three
     generators (no CNNs), a bundle also its ScanCNN and FontCNN."""
-    from generators.train import load_weights
+    from generators.load import load_generator
 
     folder = Path(folder)
-    loaded = {}
-    for name in MODEL_NAMES:
-        recipe = load_weights(folder / name, device=device)  # CheckpointError if missing or unsafe
-        loaded[name] = recipe.model if name == "pixelcnn" else recipe.gan
+    # CheckpointError if missing or unsafe; inference only, no optimiser or recipe is built.
+    loaded = {name: load_generator(folder / name, device=device).network for name in MODEL_NAMES}
     pixelcnn = loaded["pixelcnn"].eval()
     cfg = pixelcnn.cfg
     if cfg.image_channels != 1 or cfg.image_size != FRAME:
@@ -263,11 +262,25 @@ def load_bundle(path: str | Path | None = None, device: str = "cpu") -> Bundle:
     return Bundle(path, load_models(path, device), combiner, reference, manifest, load_reader())
 
 
-def _verify_model_files(path: Path, manifest: dict) -> None:
+def generator_dir(name: str, path: str | Path | None = None) -> Path:
+    """BUNDLE/<name>/, one of the bundle's generators (MODEL_NAMES), checked against the bundle's
+    manifest: `forensics sample` and `interpolate` draw from it when no run folder is given."""
+    path = Path(path) if path is not None else DEFAULT_BUNDLE
+    if name not in MODEL_NAMES:
+        raise CheckpointError(f"the detector bundle holds {', '.join(MODEL_NAMES)}, not {name}; "
+                              f"train one with forensics train-generators -m {name} and pass --run")
+    manifest_path = path / MANIFEST_FILE
+    if not manifest_path.is_file():
+        raise CheckpointError(f"no detector bundle at {path} (no {MANIFEST_FILE})")
+    _verify_model_files(path, read_manifest(manifest_path, verify=False), names=(name,))
+    return path / name
+
+
+def _verify_model_files(path: Path, manifest: dict, names: tuple[str, ...] = BUNDLE_MODELS) -> None:
     # write_manifest keys its "files" by base name, and all three models are "model.pt",
     # so their checksums travel under "model_files", keyed by path inside the bundle.
     entries = manifest.get("model_files", {})
-    for name in BUNDLE_MODELS:
+    for name in names:
         rel = f"{name}/model.pt"
         f = path / rel
         if rel not in entries:
@@ -283,6 +296,49 @@ def _read(f: Path) -> str:
         return f.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{f}: unreadable ({exc})") from None
+
+
+# --------------------------------------------------------------------------- describing
+
+
+def describe_bundle(bundle: "Bundle | None") -> dict | None:
+    """Path, version and verdict scope of a bundle, from its manifest: what reports print about it.
+
+    Bundles carry no version number of their own; their identity is their content, so the
+    ``version`` shown is the creation date plus the first 12 hex digits of the SHA-256 of
+    the bundle's ``combiner.json`` (as listed in the verified manifest).
+    """
+    if bundle is None:
+        return None
+    manifest = getattr(bundle, "manifest", None) or {}
+    files = manifest.get("files") or {}
+    digest = (files.get("combiner.json") or {}).get("sha256") or ""
+    if not digest:  # fall back on every checksum the manifest lists
+        digest = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest() if files else ""
+    created = manifest.get("created")
+    metrics = manifest.get("metrics") or {}
+    heldout = (metrics.get("heldout_ensemble") or {}).get("all_generators") or {}
+    return {
+        "path": str(getattr(bundle, "path", "")),
+        "created": created,
+        "id": digest[:12] or None,
+        "version": " ".join(x for x in (created, digest[:12]) if x) or None,
+        "manifest_version": manifest.get("manifest_version"),
+        "signals": list(getattr(getattr(bundle, "combiner", None), "signals", []) or []),
+        "heldout_auroc": heldout.get("auroc"),
+        # What the verdicts are worth, from the calibration's held-out half: the share of each
+        # known source flagged at 1% of human scans flagged, and of a source left out of it.
+        "caught_at_1pct_fpr": _caught(metrics.get("heldout_ensemble"), skip="all_generators"),
+        "caught_when_left_out": _caught(metrics.get("leave_one_generator_out")),
+    }
+
+
+def _caught(per_source: Any, skip: str = "") -> dict[str, float]:
+    """TPR at 1% FPR per source, from a manifest's metrics."""
+    if not isinstance(per_source, dict):
+        return {}
+    return {str(s): float(m["tpr_at_1pct_fpr"]) for s, m in per_source.items()
+            if s != skip and isinstance(m, dict) and isinstance(m.get("tpr_at_1pct_fpr"), (int, float))}
 
 
 # --------------------------------------------------------------------------- writing

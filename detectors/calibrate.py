@@ -40,8 +40,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from forensics.checkpoint import read_manifest, sha256_file
-from forensics.data import BUILTIN, RAW_FILES, load_dataset, resolve_data_root
+from forensics.data import BUILTIN, data_checksums, load_dataset
 from forensics.errors import CheckpointError, ForensicsError
+from forensics.threads import worker_init
 
 from . import printscan
 from .fonts import font_forgeries
@@ -134,10 +135,6 @@ def scan_chunk(task: tuple[str, np.ndarray | int, list[int]]) -> list[tuple[np.n
     return out
 
 
-def _one_thread() -> None:
-    torch.set_num_threads(1)  # workers share the machine's cores; one thread each
-
-
 def _map(fn, tasks: list, workers: int):
     """fn over tasks in order, in ``workers`` processes (spawned: forking a process that has
     started torch's thread pool can hang), or inline for one."""
@@ -147,7 +144,7 @@ def _map(fn, tasks: list, workers: int):
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_one_thread) as pool:
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=worker_init) as pool:
         yield from pool.map(fn, tasks)
 
 
@@ -444,18 +441,6 @@ def _run_info(run_dir: Path) -> dict:
         info[name] = {k: manifest.get(k) for k in ("command", "data", "metrics", "train_seconds", "created")}
         info[name]["model_sha256"] = actual
     return info
-
-
-def data_checksums(dataset: str, data_dir: str | None) -> dict[str, str]:
-    """SHA-256 of the data set's raw files as found on disk (which train/test data was used)."""
-    folder = resolve_data_root(data_dir) / BUILTIN[dataset] / "raw"
-    out = {}
-    for name in RAW_FILES:
-        for candidate in (folder / name, folder / f"{name}.gz"):
-            if candidate.is_file():
-                out[candidate.name] = sha256_file(candidate)
-                break
-    return out
 
 
 def _cnn_logits(model: ScanCNN, images: np.ndarray, device: torch.device) -> np.ndarray:

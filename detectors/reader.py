@@ -1,6 +1,6 @@
 """The digit reader: a small MNIST CNN classifier that says which digit a scan shows.
 
-It is trained by `python benchmarks/featurenet.py --out detectors/reader_net` on the MNIST
+It is trained by `forensics train-reader --out detectors/reader_net` on the MNIST
 train split only, with its command, data checksums and test accuracy in
 detectors/reader_net/manifest.json. It has two jobs:
 - the `digit` field of a score record. The PixelCNN's most likely class, used before, was

@@ -1,29 +1,13 @@
-"""Scoring: preprocessed images -> signals -> calibrated p_machine -> one plain record each.
+"""Scoring: preprocessed images -> signals -> calibrated p_machine -> one record each.
 
-A record (a dict, JSON-ready):
-
-    file            the input path (None for score_images)
-    status          "ok" | "error"
-    error           the reason, or None
-    verdict         "machine" if p_machine >= t_machine, "human" if <= t_human, else
-                    "uncertain"; also "uncertain" when any re-scan would change the verdict
-    p_machine       calibrated probability (50/50 prior) that a machine made the character
-    p_machine_min, p_machine_max   over the image and its re-scans (= p_machine without stability)
-    stable          True if every re-scan gives the same verdict; None when not checked
-    digit           the digit the reader (detectors.reader) sees, 0-9
-    signals         {name: {"value", "human_percentile"}} for every signal
-    top_signals     up to 3 signal names pushing hardest towards the verdict
-    heatmap         28x28 per-pixel NLL in nats (the strokes the PixelCNN found unlikely)
-    preprocessed    28x28 uint8 frame the models saw
-
-Error records have every key, with None where there is no value. The same image gets
-the same p_machine in any batch (see detectors.signals on fixed-size chunks) and with any
-torch thread count (see MODEL_THREADS).
+The record (``forensics.record.Record``) is defined with the plumbing, so that reports can
+render it without importing the detectors. The same image gets the same p_machine in any
+batch (see detectors.signals on fixed-size chunks) and with any torch thread count (the
+models run in forensics.threads.one_thread).
 """
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -31,7 +15,9 @@ import numpy as np
 import torch
 
 from forensics.errors import InputError
+from forensics.record import RECORD_KEYS, Record, error_record  # noqa: F401  (RECORD_KEYS: re-exported)
 from forensics.preprocess import iter_preprocessed
+from forensics.threads import one_thread
 
 from . import printscan, signals
 from .bundle import Bundle
@@ -41,14 +27,7 @@ from .signals import ALL_SIGNALS, as_batch
 DEFAULT_T_MACHINE = 0.8
 DEFAULT_T_HUMAN = 0.2
 TOP_SIGNALS = 3
-RECORD_KEYS = ("file", "status", "error", "verdict", "p_machine", "p_machine_min", "p_machine_max", "stable",
-               "digit", "signals", "top_signals", "heatmap", "preprocessed")
 HEATMAP_DECIMALS = 4  # nats; finer than any colour map shows, and keeps JSON small
-# The models run on this many CPU threads whatever torch.set_num_threads (or --threads) says:
-# with 2 threads the PixelCNN's convolutions split their sums differently, which moved the
-# combiner's logit by ~5e-6 (p_machine by ~1e-6 near 0.5), so a scan's score depended on the
-# thread count. On chunks of 8 images one thread is also the fastest on a busy machine.
-MODEL_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -61,33 +40,17 @@ class Thresholds:
             raise ValueError(f"need 0 <= t_human < t_machine <= 1, got t_human={self.t_human}, "
                              f"t_machine={self.t_machine}")
 
+    def to_dict(self) -> dict[str, float]:
+        return {"t_machine": float(self.t_machine), "t_human": float(self.t_human)}
+
     def verdict(self, p: np.ndarray) -> np.ndarray:
         return np.where(p >= self.t_machine, "machine", np.where(p <= self.t_human, "human", "uncertain"))
 
 
-def error_record(file: str | None, reason: str) -> dict:
-    rec = dict.fromkeys(RECORD_KEYS)
-    rec.update(file=file, status="error", error=reason)
-    return rec
-
-
-@contextmanager
-def _model_threads() -> Iterator[None]:
-    saved = torch.get_num_threads()
-    if saved == MODEL_THREADS:
-        yield
-        return
-    torch.set_num_threads(MODEL_THREADS)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(saved)
-
-
 def _model_signals(images, bundle: Bundle) -> dict[str, np.ndarray]:
-    """signals.compute_signals on MODEL_THREADS threads, so the result never depends on the
+    """signals.compute_signals on one thread (forensics.threads), so the result never depends on the
     caller's thread count (as signals' fixed-size chunks make it independent of the batch)."""
-    with _model_threads():
+    with one_thread():
         return signals.compute_signals(images, bundle.models)
 
 
@@ -98,7 +61,7 @@ def p_machine(images, bundle: Bundle) -> np.ndarray:
 
 
 def score_images(images, bundle: Bundle, stability: bool = True, thresholds: Thresholds = Thresholds(),
-                 files: list[str | None] | None = None) -> list[dict]:
+                 files: list[str | None] | None = None) -> list[Record]:
     """Records for preprocessed uint8 images [B, 1, 28, 28] (or [B, 28, 28])."""
     x = as_batch(images).numpy()[:, 0]
     b = len(x)
@@ -125,7 +88,7 @@ def score_images(images, bundle: Bundle, stability: bool = True, thresholds: Thr
     else:
         p_min = p_max = p
         stable = [None] * b
-    with _model_threads():
+    with one_thread():
         digits, _ = read_digits(bundle.reader, x)
     contrib = comb.contributions(matrix[:b])
     percentiles = {n: bundle.reference.percentile(n, sig[n][:b]) for n in ALL_SIGNALS}
@@ -160,7 +123,7 @@ def _top_signals(names: list[str], contrib: np.ndarray, verdict: str, p: float) 
 
 
 def score_paths(args: list[str], bundle: Bundle, batch_size: int = 256, stability: bool = True,
-                thresholds: Thresholds = Thresholds()) -> Iterator[dict]:
+                thresholds: Thresholds = Thresholds()) -> Iterator[Record]:
     """One record per input named by ``args`` (files, folders, globs), in input order.
 
     Streams: files are read and preprocessed one at a time and scored ``batch_size`` at a
@@ -178,7 +141,7 @@ def score_paths(args: list[str], bundle: Bundle, batch_size: int = 256, stabilit
     yield from _flush(pending, bundle, stability, thresholds)
 
 
-def _flush(pending, bundle: Bundle, stability: bool, thresholds: Thresholds) -> Iterator[dict]:
+def _flush(pending, bundle: Bundle, stability: bool, thresholds: Thresholds) -> Iterator[Record]:
     good = [(f, fr) for f, fr in pending if not isinstance(fr, InputError)]
     scored: dict[int, dict] = {}
     if good:
@@ -191,24 +154,3 @@ def _flush(pending, bundle: Bundle, stability: bool, thresholds: Thresholds) -> 
         scored = {i: next(it) for i, (_, fr) in enumerate(pending) if not isinstance(fr, InputError)}
     for i, (file, frame) in enumerate(pending):
         yield error_record(file, frame.reason) if isinstance(frame, InputError) else scored[i]
-
-
-# --------------------------------------------------------------------------- flat rows (CSV)
-
-
-def csv_columns() -> list[str]:
-    cols = ["file", "status", "error", "verdict", "p_machine", "p_machine_min", "p_machine_max", "stable", "digit",
-            "top_signals"]
-    for n in ALL_SIGNALS:
-        cols += [n, f"{n}_human_percentile"]
-    return cols
-
-
-def flat_row(record: dict) -> dict:
-    """A record as one flat row with stable columns (no heatmap, no frame)."""
-    row = {k: record.get(k) for k in csv_columns()[:9]}
-    row["top_signals"] = ";".join(record["top_signals"] or []) if record.get("top_signals") is not None else None
-    for n in ALL_SIGNALS:
-        s = (record.get("signals") or {}).get(n) or {}
-        row[n], row[f"{n}_human_percentile"] = s.get("value"), s.get("human_percentile")
-    return row

@@ -32,7 +32,7 @@ encoder heuristics, so the figure depends on the pixels alone.
 Cost: the class-conditional PixelCNN runs once per class (10 forwards per chunk of
 images); the GAN discriminators and the two small CNNs once each. With the shipped
 PixelCNN (32 channels, 8 layers, a 128-wide head) that is ~8 ms per image per class on one
-CPU core, so ~85 ms per image, 98% of scoring time (benchmarks/score_speed.py on bundle v5:
+CPU core, so ~85 ms per image, 98% of scoring time (benchmarks/speed.py on bundle v5:
 11.5 characters/s without stability, 2.4/s with its re-scans).
 
 Every model runs on fixed-size chunks of ``CHUNK`` images (the last padded with blank

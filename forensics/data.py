@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
+from .checkpoint import sha256_file
 from .errors import DataMissingError
 
 ENV_VAR = "FORENSICS_DATA"
@@ -135,3 +136,15 @@ class Uint8ImageDataset(Dataset):
 
     def __getitem__(self, i: int):
         return self.data.images[i], self.data.labels[i]
+
+
+def data_checksums(dataset: str, data_dir: str | None) -> dict[str, str]:
+    """SHA-256 of the data set's raw files as found on disk (which train/test data was used)."""
+    folder = resolve_data_root(data_dir) / BUILTIN[dataset] / "raw"
+    out = {}
+    for name in RAW_FILES:
+        for candidate in (folder / name, folder / f"{name}.gz"):
+            if candidate.is_file():
+                out[candidate.name] = sha256_file(candidate)
+                break
+    return out

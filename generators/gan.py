@@ -60,8 +60,63 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
     return x.add(1.0).mul_(127.5).round_().clamp_(0, 255).to(torch.uint8)
 
 
-class GAN:
-    """G, D, their Adam optimisers, and the training step.
+class TrainedGAN:
+    """G and D of a trained GAN, for sampling and scoring: no optimisers, no training step."""
+
+    def __init__(self, cfg: GANConfig, image_shape: tuple[int, int, int], device: str | torch.device = "cpu"):
+        if not 0.0 < cfg.real_label <= 1.0:
+            raise ValueError(f"real_label must be in (0, 1], got {cfg.real_label}")
+        if not 0.0 <= cfg.fake_as_real_fraction <= 1.0:
+            raise ValueError(f"fake_as_real_fraction must be in [0, 1], got {cfg.fake_as_real_fraction}")
+        if cfg.d_capacity <= 0:
+            raise ValueError(f"d_capacity must be positive, got {cfg.d_capacity}")
+        self.cfg = cfg
+        self.image_shape = tuple(int(s) for s in image_shape)
+        self.device = torch.device(device)
+        G, D = build_models(cfg, self.image_shape)
+        self.G, self.D = G.to(self.device), D.to(self.device)
+
+    def noise(self, n: int) -> torch.Tensor:
+        return torch.randn(n, self.cfg.z_dim, device=self.device)
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor) -> torch.Tensor:
+        """z [n, z_dim] -> uint8 images [n, C, H, W] on ``self.device``, G in eval mode."""
+        was_training = self.G.training
+        self.G.eval()
+        try:
+            return to_uint8(self.G(z.to(self.device)))
+        finally:
+            self.G.train(was_training)
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n uint8 images; z is drawn on the generator's device, so a seed gives the same z anywhere."""
+        if generator is None:
+            return self.generate(self.noise(n))
+        return self.generate(torch.randn(n, self.cfg.z_dim, generator=generator, device=generator.device))
+
+    @torch.no_grad()
+    def discriminate(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 images [B, C, H, W] -> D's logits [B] (real > 0), D in eval mode."""
+        return self._eval_d(x, features=False)
+
+    @torch.no_grad()
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 images [B, C, H, W] -> D's penultimate features [B, F], D in eval mode."""
+        return self._eval_d(x, features=True)
+
+    def _eval_d(self, x: torch.Tensor, features: bool) -> torch.Tensor:
+        was_training = self.D.training
+        self.D.eval()  # batch norm on running statistics: a score must not depend on batch-mates
+        try:
+            u = to_unit(x.to(self.device))
+            return self.D.features(u) if features else self.D(u)
+        finally:
+            self.D.train(was_training)
+
+
+class GAN(TrainedGAN):
+    """A GAN in training: G, D, their Adam optimisers, and the training step.
 
     ``wrap`` (e.g. DistributedDataParallel) is applied to G and D after they are moved to
     ``device``; training runs through the wrapped modules, while ``.G`` and ``.D`` stay the
@@ -75,26 +130,13 @@ class GAN:
         device: str | torch.device = "cpu",
         wrap: Callable[[nn.Module], nn.Module] | None = None,
     ):
-        if not 0.0 < cfg.real_label <= 1.0:
-            raise ValueError(f"real_label must be in (0, 1], got {cfg.real_label}")
-        if not 0.0 <= cfg.fake_as_real_fraction <= 1.0:
-            raise ValueError(f"fake_as_real_fraction must be in [0, 1], got {cfg.fake_as_real_fraction}")
-        if cfg.d_capacity <= 0:
-            raise ValueError(f"d_capacity must be positive, got {cfg.d_capacity}")
-        self.cfg = cfg
-        self.image_shape = tuple(int(s) for s in image_shape)
-        self.device = torch.device(device)
-        G, D = build_models(cfg, self.image_shape)
-        self.G, self.D = G.to(self.device), D.to(self.device)
+        super().__init__(cfg, image_shape, device)
         self.g = wrap(self.G) if wrap else self.G  # used for training forwards
         self.d = wrap(self.D) if wrap else self.D
         # Adam with beta1 = 0.5: the paper found 0.9 oscillated.
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
         self.warmup_done = 0  # D-only steps taken so far
-
-    def noise(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.cfg.z_dim, device=self.device)
 
     def train_step(self, real: torch.Tensor, epoch: int) -> dict[str, float]:
         """One D update, then one G update (D only while the warm-up runs).
@@ -149,41 +191,6 @@ class GAN:
             "warmup": float(warmup),
             "fake_as_real": replaced / b,
         }
-
-    @torch.no_grad()
-    def generate(self, z: torch.Tensor) -> torch.Tensor:
-        """z [n, z_dim] -> uint8 images [n, C, H, W] on ``self.device``, G in eval mode."""
-        was_training = self.G.training
-        self.G.eval()
-        try:
-            return to_uint8(self.G(z.to(self.device)))
-        finally:
-            self.G.train(was_training)
-
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n uint8 images; z is drawn on the generator's device, so a seed gives the same z anywhere."""
-        if generator is None:
-            return self.generate(self.noise(n))
-        return self.generate(torch.randn(n, self.cfg.z_dim, generator=generator, device=generator.device))
-
-    @torch.no_grad()
-    def discriminate(self, x: torch.Tensor) -> torch.Tensor:
-        """uint8 images [B, C, H, W] -> D's logits [B] (real > 0), D in eval mode."""
-        return self._eval_d(x, features=False)
-
-    @torch.no_grad()
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """uint8 images [B, C, H, W] -> D's penultimate features [B, F], D in eval mode."""
-        return self._eval_d(x, features=True)
-
-    def _eval_d(self, x: torch.Tensor, features: bool) -> torch.Tensor:
-        was_training = self.D.training
-        self.D.eval()  # batch norm on running statistics: a score must not depend on batch-mates
-        try:
-            u = to_unit(x.to(self.device))
-            return self.D.features(u) if features else self.D(u)
-        finally:
-            self.D.train(was_training)
 
     def state_dict(self) -> dict:
         """Plain tensors and numbers only: loadable with torch.load(weights_only=True)."""

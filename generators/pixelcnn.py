@@ -19,13 +19,14 @@ Layers live in generators/layers.py; this file stacks them, scores and samples.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from forensics.threads import one_thread
 
 from .layers import Conv1x1, GatedBlock
 
@@ -53,22 +54,6 @@ def nats_to_bits_per_dim(nats_per_dim: float | torch.Tensor) -> float | torch.Te
 def nll_bits_per_dim(nll_nats: torch.Tensor, image_shape: tuple[int, ...]) -> torch.Tensor:
     """Per-image NLL in nats (from ``PixelCNN.nll``) -> bits per dimension."""
     return nats_to_bits_per_dim(nll_nats / math.prod(image_shape))
-
-
-@contextlib.contextmanager
-def _one_cpu_thread(device: torch.device):
-    """Run on one CPU thread for a while. The fast sampler's steps are tiny (a pixel's worth of
-    work each), so syncing threads costs more than it saves; on a busy CPU, where a thread
-    waits for a time slice at every op, two threads were measured 4-7x slower than one."""
-    if device.type != "cpu":
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 class PixelCNN(nn.Module):
@@ -171,7 +156,7 @@ class PixelCNN(nn.Module):
     # the same image. Their logits agree only to rounding (the fast path sums over windows and
     # as matmuls, in another order), and a draw flips if u lies within that rounding of a CDF
     # step: never seen, but possible in float32 (~1e-7), while in float64 (~1e-16) it is
-    # practically excluded, so the tests compare there. benchmarks/pixelcnn_sampling.py also
+    # practically excluded, so the tests compare there. benchmarks/speed.py (sampling_speed) also
     # checks float32, every pixel of 64 digits, and found them identical.
 
     @torch.no_grad()
@@ -192,7 +177,7 @@ class PixelCNN(nn.Module):
         if method == "naive":
             return self._sample_naive(u, cond)
         if method == "fast":
-            with _one_cpu_thread(device):
+            with one_thread():  # CPU threads only; a GPU run is unaffected
                 return self._sample_fast(u, cond)
         raise ValueError(f"method must be 'naive' or 'fast', got {method!r}")
 
@@ -224,7 +209,7 @@ class PixelCNN(nn.Module):
         Work per pixel falls from H*W positions per layer to about two (one for the pixel, one
         for its share of the row's vertical pass): a few hundred times fewer FLOPs on 28x28,
         and what remains is mostly per-op overhead. Measured for 64 digits, default config,
-        2 shared CPU cores: ~4 s against ~17-35 min (250-550x; benchmarks/pixelcnn_sampling.py).
+        2 shared CPU cores: ~4 s against ~17-35 min (250-550x; benchmarks/speed.py).
         Windows are cut out of zero-filled buffers, so borders see the same zero padding as
         the full forward pass.
         """

@@ -32,8 +32,8 @@ from forensics.data import ImageData, load_dataset
 from forensics.errors import ForensicsError
 
 from . import visuals
+from .load import MODELS, model_config
 
-MODELS = ("pixelcnn", "pixelcnn-bin", "autoencoder", "dcgan", "fcgan")
 DEFAULT_MODELS = ("pixelcnn", "pixelcnn-bin", "dcgan", "fcgan")
 CHECKPOINT_FORMAT = "forensics-train-v1"
 
@@ -168,30 +168,6 @@ class AdversarialRecipe:
         return {"G": self.gan.G.state_dict(), "D": self.gan.D.state_dict()}
 
 
-def model_config(name: str, overrides: dict, image_shape: tuple[int, int, int], num_classes: int):
-    """The model's own config dataclass, with the data's shape filled in and overrides applied."""
-    c, h, _ = image_shape
-    if name in ("pixelcnn", "pixelcnn-bin"):
-        from .pixelcnn import PixelCNNConfig
-
-        base = PixelCNNConfig(image_channels=c, image_size=h, num_classes=num_classes,
-                              head="bernoulli" if name == "pixelcnn-bin" else "softmax")
-    elif name == "autoencoder":
-        from .autoencoder import PixelCNNAutoencoderConfig
-
-        base = PixelCNNAutoencoderConfig()
-    elif name in ("dcgan", "fcgan"):
-        from .gan import GANConfig
-
-        base = GANConfig(arch=name)
-    else:
-        raise ForensicsError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
-    unknown = set(overrides) - {f.name for f in dataclasses.fields(base)}
-    if unknown:
-        raise ForensicsError(f"{name}: unknown model settings {sorted(unknown)}")
-    return dataclasses.replace(base, **overrides)
-
-
 def build_recipe(cfg: TrainConfig, image_shape, num_classes: int, device: torch.device, wrap: Callable):
     mcfg = model_config(cfg.model, cfg.model_config, image_shape, num_classes)
     if cfg.model in ("pixelcnn", "pixelcnn-bin"):
@@ -206,20 +182,6 @@ def build_recipe(cfg: TrainConfig, image_shape, num_classes: int, device: torch.
 
     mcfg = dataclasses.replace(mcfg, lr=cfg.lr)
     return mcfg, AdversarialRecipe(cfg.model, GAN(mcfg, image_shape, device=device, wrap=wrap), device)
-
-
-def load_weights(model_dir: str | Path, device: str | torch.device = "cpu"):
-    """Rebuild a trained model from RUN_DIR/<model>/model.pt (weights only, no code)."""
-    blob = load_checkpoint(Path(model_dir) / "model.pt", map_location=device)
-    name, shape = blob["model_name"], tuple(blob["image_shape"])
-    cfg = TrainConfig(model=name, model_config=blob["model_config"], amp=False)
-    _, recipe = build_recipe(cfg, shape, blob["num_classes"], torch.device(device), wrap=lambda m: m)
-    if name in ("dcgan", "fcgan"):
-        recipe.gan.G.load_state_dict(blob["weights"]["G"])
-        recipe.gan.D.load_state_dict(blob["weights"]["D"])
-    else:
-        recipe.model.load_state_dict(blob["weights"]["model"])
-    return recipe
 
 
 # ----------------------------------------------------------------------------- distributed

@@ -2,31 +2,23 @@
 
 One pass over the score records writes every output asked for, so scoring runs once::
 
-    from detectors.score import score_paths
     from reports import Grouping, report_meta, write_reports
 
-    grouping = Grouping.parse("auto")                  # or "folder", "none", a regex
-    meta = report_meta(bundle=bundle, thresholds=thresholds, grouping=grouping, stability=True)
-    summary = write_reports(score_paths(scans, bundle, thresholds=thresholds), meta,
-                            html="report.html", csv="report.csv", json="report.json",
-                            console=rich_console, top=20)
+    meta = report_meta(bundle=description, thresholds={"t_machine": 0.8, "t_human": 0.2},
+                       grouping=Grouping.parse("auto"), stability=True, signals=signal_names)
+    summary = write_reports(records, meta, html="report.html", csv="report.csv",
+                            json="report.json", console=rich_console, top=20)
 
-Every file is written atomically, at the end: an interrupted run leaves the old files (or
-none), never half a report. See reports/README.md and reports/records.py for the formats.
+Reports render the records and metadata they are given; they never load a model. Every
+file is written atomically, at the end: an interrupted run leaves the old files (or none),
+never half a report. See reports/README.md, reports/writers.py for the CSV and JSON formats.
 """
 
 from __future__ import annotations
 
-from .records import (
-    CSV_COLUMNS,
-    DOCUMENT_COLUMNS,
-    SCHEMA_VERSION,
-    Grouping,
-    document_verdict,
-    documents_csv_path,
-    report_meta,
-    write_reports,
-)
+from .records import SCHEMA_VERSION, Grouping, document_verdict, report_meta
+from .write import documents_csv_path, write_reports
+from .writers import DOCUMENT_COLUMNS, RecordWriter, csv_columns, read_records
 
-__all__ = ["write_reports", "report_meta", "Grouping", "document_verdict", "documents_csv_path",
-           "CSV_COLUMNS", "DOCUMENT_COLUMNS", "SCHEMA_VERSION"]
+__all__ = ["write_reports", "report_meta", "Grouping", "document_verdict", "documents_csv_path", "csv_columns",
+           "read_records", "RecordWriter", "DOCUMENT_COLUMNS", "SCHEMA_VERSION"]

@@ -44,17 +44,8 @@ from PIL import Image
 
 from forensics.checkpoint import atomic_open
 
-from .records import (
-    ALL_SIGNALS,
-    SCHEMA_VERSION,
-    DocumentStats,
-    Tally,
-    clean_text,
-    json_safe,
-    report_meta,
-    scope_text,
-    suspicion_key,
-)
+from .records import SCHEMA_VERSION, DocumentStats, Tally, report_meta, scope_text, suspicion_key
+from .writers import clean_text, json_safe
 
 THUMB_PX = 64  # the original scan's thumbnail fits in THUMB_PX x THUMB_PX
 THUMB_LEVELS = 16
@@ -205,7 +196,7 @@ def _thumb_html(file: Optional[str]) -> str:
 def _signals_html(record: dict) -> str:
     signals = record.get("signals") or {}
     top = set(record.get("top_signals") or [])
-    names = [n for n in ALL_SIGNALS if n in signals] + sorted(n for n in signals if n not in ALL_SIGNALS)
+    names = list(signals)  # the order scoring gave them
     parts = []
     for name in names:
         s = signals.get(name) or {}

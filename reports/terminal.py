@@ -11,7 +11,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .records import Grouping, Tally, clean_text, scope_text, suspicion_key
+from .records import Grouping, Tally, scope_text, suspicion_key
+from .writers import clean_text
 
 COLOURS = {"machine": "red", "uncertain": "yellow", "human": "green", "failed": "bright_black"}
 MAX_FAILED_LISTED = 20

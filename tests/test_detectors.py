@@ -27,8 +27,9 @@ from forensics.errors import EXIT_MISSING, EXIT_SOME_FAILED, CheckpointError
 from detectors import printscan
 from detectors.bundle import Combiner, HumanReference, load_bundle
 from detectors.evaluate import evaluate_dirs
-from detectors.score import RECORD_KEYS, Thresholds, csv_columns, flat_row, score_images, score_paths
+from detectors.score import RECORD_KEYS, Thresholds, score_images, score_paths
 from detectors.signals import ALL_SIGNALS, REQUIRED_SIGNALS, compute_signals
+from reports.writers import csv_columns, flat_row
 
 pytestmark = pytest.mark.skipif(not os.environ.get("FORENSICS_DATA"), reason="set FORENSICS_DATA to the MNIST folder")
 
@@ -233,8 +234,8 @@ def test_thresholds_give_the_three_verdicts():
 
 def test_csv_rows_are_flat_with_stable_columns(bundle, mnist_frames):
     rec = score_images(mnist_frames[:1], bundle, stability=False)[0]
-    row = flat_row(rec)
-    assert list(row) == csv_columns()
+    row = flat_row(rec, ALL_SIGNALS)
+    assert list(row) == list(csv_columns(ALL_SIGNALS))
     assert all(not isinstance(v, (list, dict)) for v in row.values())
 
 
@@ -272,7 +273,7 @@ def test_cli_score_csv_and_missing_bundle(bundle_dir, scans, tmp_path):
                                       "--format", "csv", "--output", str(out), "--no-stability"])
     assert result.exit_code == 0, result.output
     lines = out.read_text().splitlines()
-    assert lines[0].split(",") == csv_columns() and len(lines) == 2
+    assert lines[0].split(",") == list(csv_columns(ALL_SIGNALS)) and len(lines) == 2
     result = CliRunner().invoke(app, ["score", str(scans), "--models", str(tmp_path / "no-bundle")])
     assert result.exit_code == EXIT_MISSING and "forensics calibrate" in result.output
 

@@ -1,22 +1,16 @@
-"""The generator-quality metrics (benchmarks/quality_metrics.py) against cases with known
-answers, and the committed feature network (detectors/reader_net/, trained by benchmarks/featurenet.py)."""
+"""The generator-quality metrics (generators/quality.py) against cases with known
+answers, and the committed feature network (detectors/reader_net/, trained by forensics train-reader)."""
 
 from __future__ import annotations
 
 import math
 import os
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `python -m pytest` puts the repo root on sys.path; plain `pytest` does not
-    sys.path.insert(0, str(ROOT))
-
-from benchmarks.quality_metrics import fid, frechet_distance, inception_score, precision_recall  # noqa: E402
+from generators.quality import fid, frechet_distance, inception_score, precision_recall
 
 
 def _with_exact_stats(rng, mean: np.ndarray, cov: np.ndarray, n: int = 400) -> np.ndarray:
@@ -87,7 +81,8 @@ def test_precision_recall_extremes():
 
 
 def test_featurenet_loads_as_weights_only_and_gives_features():
-    from benchmarks.featurenet import DEFAULT, FEATURE_DIM, features, features_and_probs, load_featurenet, logits
+    from detectors.reader import DEFAULT, FEATURE_DIM, features, features_and_probs, logits
+    from detectors.reader import load_reader as load_featurenet
 
     # The committed file must load with weights_only=True (data, no code) ...
     blob = torch.load(DEFAULT / "model.pt", map_location="cpu", weights_only=True)
@@ -106,7 +101,7 @@ def test_featurenet_loads_as_weights_only_and_gives_features():
 def test_featurenet_classifies_mnist_test_digits():
     if not os.environ.get("FORENSICS_DATA"):
         pytest.skip("set FORENSICS_DATA to the MNIST folder")
-    from benchmarks.featurenet import load_featurenet, logits
+    from detectors.reader import load_reader as load_featurenet, logits
     from forensics.data import load_dataset
 
     test = load_dataset("mnist", train=False, download=False)

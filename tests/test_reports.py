@@ -23,9 +23,14 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from detectors.signals import ALL_SIGNALS
-from reports import CSV_COLUMNS, DOCUMENT_COLUMNS, SCHEMA_VERSION, Grouping, document_verdict, report_meta, write_reports
+from reports import DOCUMENT_COLUMNS, SCHEMA_VERSION, Grouping, document_verdict, report_meta, write_reports
 from reports.html import CSP, SCRIPT, SCRIPT_HASH, render_html, write_html
-from reports.records import Tally, UNMATCHED_LABEL, documents_csv_path, flat_row, scope_text
+from detectors.bundle import describe_bundle
+from reports.records import Tally, UNMATCHED_LABEL, scope_text
+from reports.write import documents_csv_path
+from reports.writers import csv_columns, flat_row
+
+CSV_COLUMNS = csv_columns(ALL_SIGNALS)
 from reports.terminal import print_report
 
 HOSTILE = "<script>alert(1)</script>.png"  # a record's file string (the '/' makes it a path)
@@ -154,7 +159,7 @@ def test_grouping_by_regex():
 
 def test_csv_columns_stable_and_parseable(batch, tmp_path):
     out = tmp_path / "r.csv"
-    write_reports(iter(batch), report_meta(command="test"), csv=out)
+    write_reports(iter(batch), report_meta(command="test", signals=ALL_SIGNALS), csv=out)
     expected_start = ["file", "document", "status", "error", "verdict", "p_machine", "p_machine_min", "p_machine_max",
                       "stable", "digit", "top_signals"]
     assert list(CSV_COLUMNS[:11]) == expected_start
@@ -171,12 +176,12 @@ def test_csv_columns_stable_and_parseable(batch, tmp_path):
     docs = list(csv.DictReader(documents_csv_path(out).open(encoding="utf-8", newline="")))
     assert list(docs[0].keys()) == list(DOCUMENT_COLUMNS) and len(docs) == 4
     # spreadsheet formula injection: a name starting with '=' is shown, not run
-    assert flat_row(make_record("=HYPERLINK(1).png", 0.5))["file"] == "'=HYPERLINK(1).png"
+    assert flat_row(make_record("=HYPERLINK(1).png", 0.5), ALL_SIGNALS)["file"] == "'=HYPERLINK(1).png"
 
 
 def test_json_schema(batch, tmp_path):
     out = tmp_path / "r.json"
-    write_reports(iter(batch), report_meta(command="test"), json=out)
+    write_reports(iter(batch), report_meta(command="test", thresholds={"t_machine": 0.8, "t_human": 0.2}), json=out)
     data = json.loads(out.read_text(encoding="utf-8"))
     assert data["schema_version"] == SCHEMA_VERSION and data["kind"] == "forensics/report"
     assert len(data["records"]) == len(batch)
@@ -264,7 +269,7 @@ def test_reports_say_what_the_bundle_can_show_from_its_own_metrics(batch):
     caught = {"font": {"tpr_at_1pct_fpr": 0.95}, "dcgan": {"tpr_at_1pct_fpr": 0.514},
               "all_generators": {"tpr_at_1pct_fpr": 0.01}, "<b>x</b>": {"tpr_at_1pct_fpr": 0.7}}
     left_out = {"dcgan": {"tpr_at_1pct_fpr": 0.123}, "font": {"tpr_at_1pct_fpr": 0.02}}
-    meta = report_meta(_bundle_with_metrics({"heldout_ensemble": caught, "leave_one_generator_out": left_out}),
+    meta = report_meta(describe_bundle(_bundle_with_metrics({"heldout_ensemble": caught, "leave_one_generator_out": left_out})),
                        command="test")
     assert meta["bundle"]["caught_at_1pct_fpr"] == {"font": 0.95, "dcgan": 0.514, "<b>x</b>": 0.7}
     text = scope_text(meta["bundle"])
@@ -277,9 +282,9 @@ def test_reports_say_what_the_bundle_can_show_from_its_own_metrics(batch):
     print_report(iter(batch), console, meta=meta)
     assert "flagged 2-12% of the time" in console.export_text()
 
-    only_known = scope_text(report_meta(_bundle_with_metrics({"heldout_ensemble": caught}))["bundle"])
+    only_known = scope_text(report_meta(describe_bundle(_bundle_with_metrics({"heldout_ensemble": caught})))["bundle"])
     assert "51-95%" in only_known and "left out" not in only_known
-    bare = report_meta(_bundle_with_metrics({}), command="test")
+    bare = report_meta(describe_bundle(_bundle_with_metrics({})), command="test")
     assert scope_text(bare["bundle"]) is None and "What it can show" not in render_html(batch, bare)
 
 
@@ -288,7 +293,7 @@ def test_the_shipped_bundle_states_its_reach():
 
     if not (DEFAULT_BUNDLE / "manifest.json").is_file():
         pytest.skip("no shipped bundle")
-    info = report_meta(load_bundle(), command="test")["bundle"]
+    info = describe_bundle(load_bundle())
     assert set(info["caught_at_1pct_fpr"]) == set(info["caught_when_left_out"]) == {"pixelcnn", "dcgan", "fcgan", "font"}
     assert all(info["caught_at_1pct_fpr"][s] > info["caught_when_left_out"][s] for s in info["caught_at_1pct_fpr"])
     assert "PixelCNN, DCGAN, FC-GAN and font forgeries" in scope_text(info)

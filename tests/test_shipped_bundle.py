@@ -101,3 +101,20 @@ def test_held_out_human_scans_are_called_human_and_their_digits_read(bundle, tmp
 def test_fresh_machine_scans_are_called_machine(bundle, generator):
     records = score_images(machine_frames(bundle, generator, n=40), bundle, stability=True)
     assert _share(records, "machine") >= MIN_MACHINE and _share(records, "human") <= MAX_WRONG
+
+
+def test_scores_on_the_example_scans_are_what_they_were(bundle):
+    """tests/data/example_scores.json was recorded with `forensics score examples/scans/` before
+    the clean-house refactor (issue 18); a refactor must not move a single score."""
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    expected = json.loads((root / "tests" / "data" / "example_scores.json").read_text())["records"]
+    records = {Path(r["file"]).name: r for r in score_paths([str(root / "examples" / "scans")], bundle)}
+    assert set(records) == set(expected)
+    for name, want in expected.items():
+        got = records[name]
+        assert (got["verdict"], got["digit"]) == (want["verdict"], want["digit"]), name
+        for key in ("p_machine", "p_machine_min", "p_machine_max"):
+            assert abs(got[key] - want[key]) <= 1e-9, (name, key, got[key], want[key])

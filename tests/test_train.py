@@ -14,7 +14,8 @@ import torch
 
 from forensics.checkpoint import load_checkpoint
 from generators.presets import preset_config
-from generators.train import TrainConfig, TrainingInterrupted, load_weights, train
+from generators.load import load_generator
+from generators.train import TrainConfig, TrainingInterrupted, train
 
 pytestmark = pytest.mark.skipif(not os.environ.get("FORENSICS_DATA"), reason="set FORENSICS_DATA to the MNIST folder")
 
@@ -37,8 +38,8 @@ def test_smoke_run_writes_every_artifact(tmp_path, model):
     if model.startswith("pixelcnn"):
         assert metrics["final"]["test_nll_bits_per_dim"] > 0
     # The weights reload as data only and sample.
-    recipe = load_weights(run)
-    assert recipe.sample(4, torch.Generator().manual_seed(0)).dtype == torch.uint8
+    gen = load_generator(run)
+    assert gen.sample(4, torch.Generator().manual_seed(0)).dtype == torch.uint8
 
 
 def test_epochs_zero_gives_an_untrained_grid_at_once(tmp_path):

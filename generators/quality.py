@@ -1,7 +1,7 @@
 """Sample-quality metrics on feature vectors: FID, the Inception score, precision and recall.
 
 Pure numpy, no network: benchmarks/generator_quality.py feeds them features and softmax
-outputs of benchmarks/featurenet.py. All inputs are float arrays, one row per image.
+outputs of the digit reader (detectors/reader.py). All inputs are float arrays, one row per image.
 
 * fid(a, b): Frechet distance between Gaussians fitted to two feature sets (Heusel et al. 2017).
 * inception_score(probs): exp E_x KL(p(y|x) || p(y)) (Salimans et al. 2016).

@@ -1,0 +1,97 @@
+"""`forensics report`: score scans once (or read scored records back) and write the HTML report,
+plus CSV and JSON."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, List, Optional
+
+import typer
+from rich.markup import escape
+
+from forensics.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, ForensicsError, InputError
+
+from .options import (BatchSize, Device, GroupBy, Models, Stability, Threads, THuman, TMachine, command_line, err, fail,
+                      load_bundle, set_threads, thresholds)
+
+
+def report(
+    out: Annotated[Path, typer.Option("--out", "-o", help="The HTML report to write (one self-contained file, works offline).")],
+    scans: Annotated[Optional[List[str]], typer.Argument(
+        help="Scan files, folders (searched recursively) or glob patterns (or none, with --from).")] = None,
+    from_records: Annotated[Optional[Path], typer.Option(
+        "--from", help="Render from records already scored (`score --format json|jsonl`, or a report's --json) "
+                       "instead of scoring: no models are loaded.")] = None,
+    models: Models = None,
+    group_by: GroupBy = "auto",
+    csv_path: Annotated[Optional[Path], typer.Option("--csv", help="Also write one CSV row per input here (and the documents to NAME.documents.csv).")] = None,
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="Also write every record, the summary and the documents as JSON here.")] = None,
+    top: Annotated[int, typer.Option("--top", min=0, help="Most suspicious characters listed in the terminal (0: summary only).")] = 20,
+    batch_size: BatchSize = 256,
+    stability: Stability = True,
+    t_machine: TMachine = 0.8,
+    t_human: THuman = 0.2,
+    device: Device = "cpu",
+    threads: Threads = 1,
+) -> None:
+    """Score scans and write a report a reviewer can open in any browser: verdicts, the images, the evidence.
+
+    Exit codes as for `score`: 0 every input scored, 1 some failed (the report lists them),
+    2 bad usage or no input, 3 model bundle missing, 130 interrupted (no file written)."""
+    from reports.records import Grouping, report_meta
+    from reports.write import documents_csv_path, write_reports
+
+    try:
+        grouping = Grouping.parse(group_by)
+    except ValueError as exc:
+        raise fail(exc)
+    if bool(scans) == (from_records is not None):
+        raise fail("give scans to score, or --from a records file, not both" if scans else
+                   "give scans to score, or --from a records file")
+    outputs = [p for p in (out, csv_path, json_path) if p is not None]
+    if len({p.resolve() for p in outputs}) != len(outputs):
+        raise fail("--out, --csv and --json must be different files")
+    for p in outputs:
+        if p.is_dir():
+            raise fail(f"{p} is a folder; give a file name")
+
+    if from_records is not None:
+        from reports.writers import read_records
+
+        try:
+            records, recorded = read_records(from_records)
+        except InputError as exc:
+            raise fail(exc)
+        recorded = recorded or {}
+        meta = report_meta(bundle=recorded.get("bundle"), thresholds=recorded.get("thresholds"), grouping=grouping,
+                           stability=recorded.get("stability"), command=command_line(),
+                           signals=recorded.get("signals") or (), records_from=str(from_records),
+                           scored_by=recorded.get("command"))
+    else:
+        from detectors.bundle import describe_bundle
+        from detectors.score import score_paths
+        from detectors.signals import ALL_SIGNALS
+
+        limits = thresholds(t_machine, t_human)
+        set_threads(threads)
+        bundle = load_bundle(models, device)
+        meta = report_meta(bundle=describe_bundle(bundle), thresholds=limits.to_dict(), grouping=grouping,
+                           stability=stability, command=command_line(), signals=ALL_SIGNALS)
+        records = score_paths(scans, bundle, batch_size=batch_size, stability=stability, thresholds=limits)
+    try:
+        summary = write_reports(records, meta, html=out, csv=csv_path, json=json_path, console=err, top=top,
+                                grouping=grouping)
+    except KeyboardInterrupt:
+        err.print("interrupted; no report written")
+        raise typer.Exit(EXIT_INTERRUPTED)
+    except OSError as exc:
+        where = getattr(exc, "filename", None) or "the report"
+        raise fail(ForensicsError(f"{where}: cannot write ({exc.strerror or exc})"), EXIT_SOME_FAILED)
+
+    if summary["inputs"] == 0:
+        raise fail("no input files found" if scans else f"{from_records}: holds no records", EXIT_USAGE)
+    if csv_path is not None and summary["documents"]:
+        outputs.append(documents_csv_path(csv_path))
+    written = ", ".join(escape(str(p)) for p in outputs)
+    err.print(f"report written: {written}", highlight=False)
+    raise typer.Exit(EXIT_SOME_FAILED if summary["failed"] else EXIT_OK)
