@@ -1,1 +1,1 @@
-"""Benchmarks: scripts that measure the project (run each as python benchmarks/<name>.py)."""
+"""Benchmarks: each module measures the project (`python -m benchmarks.NAME`; all: `python -m benchmarks.run`)."""

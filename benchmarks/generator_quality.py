@@ -1,11 +1,11 @@
 """Generator quality: FID, Inception-style score and precision/recall of the shipped generators.
 
-    OMP_NUM_THREADS=1 FORENSICS_DATA=/path/to/data python benchmarks/generator_quality.py          # full
-    OMP_NUM_THREADS=1 FORENSICS_DATA=/path/to/data python benchmarks/generator_quality.py --quick  # smoke
+    OMP_NUM_THREADS=1 FORENSICS_DATA=/path/to/data python -m benchmarks.generator_quality          # full
+    OMP_NUM_THREADS=1 FORENSICS_DATA=/path/to/data python -m benchmarks.generator_quality --quick  # smoke
 
 For each generator of the shipped detector bundle (pixelcnn, dcgan, fcgan) it draws N samples
 and compares them with N MNIST test images in the feature space of the digit reader
-(detectors/reader.py, trained by benchmarks/featurenet.py; a CNN classifier trained on MNIST
+(detectors/reader.py, trained by forensics train-reader; a CNN classifier trained on MNIST
 train, 99.35% test accuracy, standing in for Inception):
 
 * FID on the 128-d penultimate features (lower is better);
@@ -24,7 +24,6 @@ Writes OUT/generator_quality.json (default benchmarks/results/).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -34,12 +33,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-if __package__ in (None, ""):  # run as `python benchmarks/generator_quality.py`
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import featurenet as fnet
-from benchmarks.quality_metrics import fid, inception_score, precision_recall
-from benchmarks.benchutil import display_path, machine_info, set_threads, write_result
+from detectors import reader as fnet
+from generators.quality import fid, inception_score, precision_recall
+from benchmarks.common import main, display_path, machine_info, set_threads, write_result
 from forensics.checkpoint import sha256_file
 
 NAME = "generator_quality"
@@ -84,7 +81,7 @@ def run(quick: bool, out_dir: Path, seed: int = 0, bundle: str | None = None,
 
     t0 = time.perf_counter()
     n = QUICK_N if quick else FULL_N
-    net = fnet.load_featurenet(featurenet_path)
+    net = fnet.load_reader(featurenet_path)
     models, weights = load_generators(bundle)
 
     # The real sets: N random test images (the reference) and N random train images (the floor).
@@ -157,7 +154,7 @@ def markdown(result: dict) -> str:
         f"N = {s['n']:,} images per set (every row, floor included: FID is biased upwards at small N, so only "
         f"figures at the same N compare), seed {s['seed']}{', quick mode' if s['quick'] else ''}. "
         f"Reference: {s['reference']}. Features: the 128-d penultimate layer of the digit reader "
-        f"(`detectors/reader.py`, trained by `benchmarks/featurenet.py`), "
+        f"(`detectors/reader.py`, trained by `forensics train-reader`), "
         f"a CNN trained on MNIST train ({fn['test_accuracy']:.2%} test accuracy); scores from its softmax; "
         f"precision/recall with k = {s['k']} (Kynkäänniemi et al. 2019). The figures depend on this feature net "
         f"and N: compare them with each other, not with FIDs published for other networks. "
@@ -170,18 +167,6 @@ def markdown(result: dict) -> str:
     return "\n".join(lines + notes) + "\n"
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help=f"N = {QUICK_N} instead of {FULL_N}: a smoke test")
-    ap.add_argument("--out", type=Path, default=RESULTS, help="folder for generator_quality.json")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--bundle", default=None, help="detector bundle with the generators (default: the shipped one)")
-    ap.add_argument("--threads", type=int, default=1)
-    args = ap.parse_args()
-    set_threads(args.threads)
-    result = run(args.quick, args.out, args.seed, bundle=args.bundle)
-    print(markdown(result))
-
-
 if __name__ == "__main__":
-    main()
+    main(run, markdown, __doc__, options=(
+        (("--bundle",), {"help": "detector bundle with the generators (default: the shipped one)"}),))

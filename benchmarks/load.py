@@ -7,20 +7,19 @@ resident memory now; VmHWM: the kernel's peak). Recorded: wall time, characters/
 RSS at 10%, 50% and 90% of the run, the RSS curve, the exit code, and whether the CSV holds
 exactly one ok record per scan.
 
-The scans are MNIST test digits as dark ink on white, 84x84 PNG (benchmarks/score_speed.py's
+The scans are MNIST test digits as dark ink on white, 84x84 PNG (benchmarks.common.write_scans,
 scans); test has 10,000 digits, so for n > 10,000 scan i is test[i % 10000] and each digit
 appears twice: identical files cost the scorer the same as distinct ones.
 
-    FORENSICS_DATA=/path/to/data python benchmarks/load.py              # n = 20,000 (~25 min at 13 chars/s)
-    FORENSICS_DATA=/path/to/data python benchmarks/load.py --quick      # n = 100
-    FORENSICS_DATA=/path/to/data python benchmarks/load.py --n 5000
+    FORENSICS_DATA=/path/to/data python -m benchmarks.load              # n = 20,000 (~25 min at 13 chars/s)
+    FORENSICS_DATA=/path/to/data python -m benchmarks.load --quick      # n = 100
+    FORENSICS_DATA=/path/to/data python -m benchmarks.load --n 5000
 
 Writes OUT/load.json.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import shutil
 import sys
@@ -28,15 +27,13 @@ import tempfile
 import time
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
-    sys.path.append(str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.benchutil import (RESULTS, display_path, log, machine_info, rss_at, run_sampled, set_threads,
+from benchmarks.common import (main, RESULTS, display_path, log, machine_info, rss_at, run_sampled, set_threads,
                                   write_result, write_scans)
 
 NAME = "load"
 FULL_N = 20000
-QUICK_N = 100  # keeps `benchmarks/run.py --quick` near 2 minutes at 6-13 chars/s
+QUICK_N = 100  # keeps `python -m benchmarks.run --quick` near 2 minutes at 6-13 chars/s
 INTERVAL = 0.5
 MAX_CURVE_POINTS = 200  # the RSS curve kept in the JSON, thinned evenly
 
@@ -122,16 +119,6 @@ def markdown(result: dict) -> str:
     ])
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help=f"n = {QUICK_N}")
-    ap.add_argument("--n", type=int, default=None, help=f"number of scans (default {FULL_N}; {QUICK_N} with --quick)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", type=Path, default=RESULTS, help=f"output folder (default {display_path(RESULTS)})")
-    args = ap.parse_args()
-    result = run(args.quick, args.out, args.seed, n=args.n)
-    print(markdown(result))
-
-
 if __name__ == "__main__":
-    main()
+    main(run, markdown, __doc__, options=(
+        (("--n",), {"type": int, "help": f"number of scans (default {FULL_N}; {QUICK_N} with --quick)"}),))

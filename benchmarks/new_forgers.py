@@ -22,15 +22,14 @@ share of its scans the shipped thresholds call machine, uncertain or human.
 Models are trained on first use by the command recorded in the results (one CPU thread each:
 565, 556, 143 and 1,461 s here) and reused from runs/ while their manifest records that command.
 
-    FORENSICS_DATA=/path/to/data python benchmarks/new_forgers.py           # full: 500 base images per source
-    FORENSICS_DATA=/path/to/data python benchmarks/new_forgers.py --quick   # smoke models, 12 images per source
+    FORENSICS_DATA=/path/to/data python -m benchmarks.new_forgers           # full: 500 base images per source
+    FORENSICS_DATA=/path/to/data python -m benchmarks.new_forgers --quick   # smoke models, 12 images per source
 
 Writes OUT/new_forgers.json.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shlex
@@ -40,12 +39,10 @@ import tempfile
 import time
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
-    sys.path.append(str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
-from benchmarks.benchutil import RESULTS, ROOT, fmt, log, machine_info, set_threads, write_result
+from benchmarks.common import main, RESULTS, ROOT, fmt, log, machine_info, set_threads, write_result
 
 NAME = "new_forgers"
 FULL_N, QUICK_N = 500, 12
@@ -101,18 +98,18 @@ def forger_samples(name: str, folder: Path, n: int, seed: int, rewrite: np.ndarr
     """n uint8 frames [n, 28, 28] from forger ``name``; the autoencoder rewrites ``rewrite``."""
     import torch
 
-    from generators.train import load_weights
+    from generators.load import load_generator
 
-    recipe = load_weights(folder)
+    gen = load_generator(folder)
     g = torch.Generator().manual_seed(SAMPLE_SEED + seed)
     parts = []
     for i in range(0, n, SAMPLE_BATCH):
         k = min(SAMPLE_BATCH, n - i)
         if FORGERS[name][0] == "autoencoder":
             x = torch.as_tensor(rewrite[i : i + k])[:, None]
-            x = recipe.model.eval().sample(x=x, generator=g)
+            x = gen.network.sample(x=x, generator=g)
         else:
-            x = recipe.sample(k, g)
+            x = gen.sample(k, g)
         parts.append(x.cpu()[:, 0].numpy())
     return np.concatenate(parts).astype(np.uint8)
 
@@ -265,15 +262,6 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help=f"smoke models, N = {QUICK_N}")
-    ap.add_argument("--n", type=int, default=None, help=f"base images per source (default {FULL_N})")
-    ap.add_argument("--out", type=Path, default=RESULTS, help="results folder (default benchmarks/results)")
-    ap.add_argument("--seed", type=int, default=0, help="human subset and sample seed (the forgers' own seeds are fixed)")
-    args = ap.parse_args()
-    print(markdown(run(args.quick, args.out, args.seed, n=args.n)))
-
-
 if __name__ == "__main__":
-    main()
+    main(run, markdown, __doc__, options=(
+        (("--n",), {"type": int, "help": f"base images per source (default {FULL_N})"}),))

@@ -1,7 +1,7 @@
 """PixelCNN test NLL beside published figures: 8-bit bits/dim and binarized nats/image.
 
-    OMP_NUM_THREADS=1 FORENSICS_DATA=/path/to/data python benchmarks/nll.py          # full
-    OMP_NUM_THREADS=1 FORENSICS_DATA=/path/to/data python benchmarks/nll.py --quick  # smoke
+    OMP_NUM_THREADS=1 FORENSICS_DATA=/path/to/data python -m benchmarks.nll          # full
+    OMP_NUM_THREADS=1 FORENSICS_DATA=/path/to/data python -m benchmarks.nll --quick  # smoke
 
 * 8-bit: the shipped (bundle) PixelCNN, 256-way softmax, on the MNIST test set: bits/dim.
 * binarized: the Bernoulli-head PixelCNN of runs/full/pixelcnn-bin/model.pt (a training run
@@ -24,7 +24,6 @@ Writes OUT/nll.json (default benchmarks/results/).
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -34,10 +33,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-if __package__ in (None, ""):  # run as `python benchmarks/nll.py`
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.benchutil import display_path, machine_info, set_threads, write_result
+from benchmarks.common import main, display_path, machine_info, set_threads, write_result
 from forensics.checkpoint import sha256_file
 
 NAME = "nll"
@@ -123,7 +120,7 @@ def run(quick: bool, out_dir: Path, seed: int = 0, bundle: str | None = None, da
     recorded only: the NLL of a fixed test set involves no randomness."""
     from benchmarks.generator_quality import load_generators
     from forensics.data import load_dataset
-    from generators.train import load_weights
+    from generators.load import load_generator
 
     t0 = time.perf_counter()
     n, marginal_n = (QUICK_N, QUICK_MARGINAL_N) if quick else (FULL_N, FULL_MARGINAL_N)
@@ -134,7 +131,7 @@ def run(quick: bool, out_dir: Path, seed: int = 0, bundle: str | None = None, da
 
     binarized_run = Path(binarized_run)
     if (binarized_run / "model.pt").is_file():
-        model = load_weights(binarized_run).model.eval()
+        model = load_generator(binarized_run).network
         binarized = {"source": "measured", "model": display_path(binarized_run / "model.pt"),
                      "sha256": sha256_file(binarized_run / "model.pt"), "config": vars(model.cfg),
                      **_measure(model, test, n, marginal_n)}
@@ -201,17 +198,6 @@ def markdown(result: dict) -> str:
     return "\n".join(lines + notes) + "\n"
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help=f"the first {QUICK_N} test images instead of all")
-    ap.add_argument("--out", type=Path, default=RESULTS, help="folder for nll.json")
-    ap.add_argument("--seed", type=int, default=0, help="recorded only: the NLL involves no randomness")
-    ap.add_argument("--bundle", default=None, help="detector bundle with the 8-bit PixelCNN (default: the shipped one)")
-    ap.add_argument("--threads", type=int, default=1)
-    args = ap.parse_args()
-    set_threads(args.threads)
-    print(markdown(run(args.quick, args.out, args.seed, bundle=args.bundle)))
-
-
 if __name__ == "__main__":
-    main()
+    main(run, markdown, __doc__, options=(
+        (("--bundle",), {"help": "detector bundle with the 8-bit PixelCNN (default: the shipped one)"}),))

@@ -6,20 +6,16 @@ signal) through ``reports.write_reports`` twice: HTML only, then HTML + CSV + JS
 terminal summary, as `forensics report --csv --json` does after scoring. Records are made
 lazily, one at a time, so the memory figure is the reports' own.
 
-    python benchmarks/report_speed.py -n 2000
+    python -m benchmarks.report_speed            # N = 2000
+    python -m benchmarks.report_speed --quick    # N = 50
 
-Results go to benchmarks/results/report_speed.json.
+Writes OUT/report_speed.json.
 """
 
 from __future__ import annotations
 
-import argparse
 import io
-import json
-import os
-import platform
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,13 +24,12 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from rich.console import Console
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.common import machine_info, main, write_result
+from detectors.signals import ALL_SIGNALS
+from reports import Grouping, report_meta, write_reports
 
-from detectors.signals import ALL_SIGNALS  # noqa: E402
-from forensics.checkpoint import atomic_write_text  # noqa: E402
-from reports import Grouping, report_meta, write_reports  # noqa: E402
-
-RESULTS = Path(__file__).parent / "results" / "report_speed.json"
+NAME = "report_speed"
+FULL_N, QUICK_N = 2000, 50
 FORMS = 100  # scans are spread over this many form folders (documents)
 
 
@@ -88,36 +83,32 @@ def max_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: kilobytes
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("-n", type=int, default=2000, help="records (default 2000)")
-    ap.add_argument("--out", type=Path, default=RESULTS)
-    args = ap.parse_args()
+def run(quick: bool, out_dir: Path, seed: int = 0, n: int | None = None) -> dict:
+    n = n or (QUICK_N if quick else FULL_N)
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         t0 = time.perf_counter()
-        items = write_scans(tmp / "scans", args.n)
+        items = write_scans(tmp / "scans", n, seed)
         write_scans_s = time.perf_counter() - t0
-        meta = report_meta(command=f"python benchmarks/report_speed.py -n {args.n}", grouping=Grouping.parse("auto"),
-                           stability=True)
+        meta = report_meta(command=f"python -m benchmarks.report_speed --n {n}", grouping=Grouping.parse("auto"),
+                           stability=True, signals=ALL_SIGNALS)
         rss_before = max_rss_mb()
 
         t0 = time.perf_counter()
-        summary = write_reports(records(items), meta, html=tmp / "report.html")
+        summary = write_reports(records(items, seed + 1), meta, html=tmp / "report.html")
         html_s = time.perf_counter() - t0
         html_bytes = (tmp / "report.html").stat().st_size
         rss_html = max_rss_mb()
 
         console = Console(file=io.StringIO(), width=140)
         t0 = time.perf_counter()
-        write_reports(records(items), meta, html=tmp / "all.html", csv=tmp / "all.csv", json=tmp / "all.json",
+        write_reports(records(items, seed + 1), meta, html=tmp / "all.html", csv=tmp / "all.csv", json=tmp / "all.json",
                       console=console, top=20)
         all_s = time.perf_counter() - t0
         sizes = {name: (tmp / name).stat().st_size for name in ("all.html", "all.csv", "all.documents.csv", "all.json")}
         rss_all = max_rss_mb()
 
-    n = args.n
     result = {
         "n": n,
         "scored": summary["inputs"] - summary["failed"],
@@ -135,14 +126,22 @@ def main() -> None:
         "max_rss_mb_before": round(rss_before, 1),
         "max_rss_mb_after_html": round(rss_html, 1),
         "max_rss_mb_after_all": round(rss_all, 1),
-        "cpu_count": os.cpu_count(),
-        "load_average_1min": round(os.getloadavg()[0], 2),
-        "machine": platform.machine(),
-        "python": platform.python_version(),
+        "quick": quick,
+        "machine": machine_info(),
     }
-    atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result(out_dir, NAME, result)
+    return result
+
+
+def markdown(result: dict) -> str:
+    r = result
+    return (f"{r['n']:,} synthetic score records ({r['failed']} failed, {r['documents']} documents), no models: "
+            f"the HTML report renders in {r['html_seconds']:.1f} s ({r['html_ms_per_row']:.1f} ms per row), "
+            f"{r['html_bytes_per_row'] / 1000:.1f} KB per row ({r['html_bytes'] / 1e6:.1f} MB in all); CSV "
+            f"{r['csv_bytes_per_row']} B and JSON {r['json_bytes_per_row'] / 1000:.1f} KB per row; HTML + CSV + JSON + "
+            f"terminal together {r['all_outputs_seconds']:.1f} s. Peak memory {r['max_rss_mb_before']:.0f} MB before, "
+            f"{r['max_rss_mb_after_all']:.0f} MB after (records are streamed, rows spooled to disk).")
 
 
 if __name__ == "__main__":
-    main()
+    main(run, markdown, __doc__, options=((("--n",), {"type": int, "help": f"records (default {FULL_N})"}),))

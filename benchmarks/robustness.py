@@ -19,27 +19,24 @@ plus "none" (the scan as rendered), the baseline. A base image that preprocessin
 ink in even untransformed (a blank generator sample) is left out of every condition; a
 transformed scan that loses its ink is left out of that condition only, and counted.
 
-    FORENSICS_DATA=/path/to/data python benchmarks/robustness.py            # full: N = 240
-    FORENSICS_DATA=/path/to/data python benchmarks/robustness.py --quick    # smoke: N = 6, 2 strengths
+    FORENSICS_DATA=/path/to/data python -m benchmarks.robustness            # full: N = 240
+    FORENSICS_DATA=/path/to/data python -m benchmarks.robustness --quick    # smoke: N = 6, 2 strengths
 
 Writes OUT/robustness.json and OUT/robustness.png (AUROC vs strength, one panel per transform).
 """
 
 from __future__ import annotations
 
-import argparse
 import io
 import sys
 import time
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
-    sys.path.append(str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 from PIL import Image, ImageFilter
 
-from benchmarks.benchutil import RESULTS, display_path, fmt, log, machine_info, set_threads, write_result
+from benchmarks.common import main, RESULTS, display_path, fmt, log, machine_info, set_threads, write_result
 
 NAME = "robustness"
 # 2N images x 20 conditions at ~13 scans/s (one thread, the v0 bundle) is ~14 min for N = 240.
@@ -319,16 +316,6 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help=f"N = {QUICK_N}, two strengths per transform")
-    ap.add_argument("--n", type=int, default=None, help=f"human scans, and machine scans (N/3 per generator); default {FULL_N}")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", type=Path, default=RESULTS, help=f"output folder (default {display_path(RESULTS)})")
-    args = ap.parse_args()
-    result = run(args.quick, args.out, args.seed, n=args.n)
-    print(markdown(result))
-
-
 if __name__ == "__main__":
-    main()
+    main(run, markdown, __doc__, options=(
+        (("--n",), {"type": int, "help": f"human scans, and machine scans (N/3 per generator); default {FULL_N}"}),))

@@ -9,7 +9,7 @@ scoring 1,000 vs 10,000 scans.
    alone. The ratio of the two times is the price of everything that is not the models
    (target <= 2).
 2. PixelCNN sampling of the bundle's PixelCNN, fast (cached) vs naive (one full forward per
-   pixel, timed on the first rows and extrapolated), via benchmarks/pixelcnn_sampling.py.
+   pixel, timed on the first rows and extrapolated; sampling_speed below).
 3. training: images/s of one training step of each model with its `full` preset
    (generators/presets.py: batch size and model config), built as generators.train builds
    it, plain vs channels_last vs torch.compile (which needs a C++ compiler on CPU; a failure
@@ -19,28 +19,25 @@ scoring 1,000 vs 10,000 scans.
    child's peak RSS (its VmHWM, the kernel's high-water mark) shows whether memory grows
    with the input count.
 
-    FORENSICS_DATA=/path/to/data python benchmarks/speed.py            # full (~20 min on one thread)
-    FORENSICS_DATA=/path/to/data python benchmarks/speed.py --quick    # smoke sizes
+    FORENSICS_DATA=/path/to/data python -m benchmarks.speed            # full (~20 min on one thread)
+    FORENSICS_DATA=/path/to/data python -m benchmarks.speed --quick    # smoke sizes
 
 Writes OUT/speed.json. Everything runs torch on one thread.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
-    sys.path.append(str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
-from benchmarks.benchutil import (RESULTS, display_path, fmt, log, machine_info, run_sampled, set_threads,
-                                  write_result, write_scans)
+from benchmarks.common import (main, RESULTS, ROOT, Timer, display_path, fmt, log, machine_info, run_sampled, set_threads,
+                               write_result, write_scans)
 
 NAME = "speed"
 TRAIN_MODELS = ("dcgan", "fcgan", "pixelcnn")
@@ -63,7 +60,6 @@ RATIO_TARGET = 2.0
 def scoring(bundle, folder: Path, batch_size: int) -> dict:
     """End to end vs models alone, timed alternately one batch of files at a time, so that
     other processes' load on a shared machine hits both timings alike."""
-    from benchmarks.score_speed import Timer
     from detectors import signals
     from detectors.score import p_machine, score_paths
 
@@ -111,15 +107,80 @@ def scoring(bundle, folder: Path, batch_size: int) -> dict:
 # --------------------------------------------------------------------------- 2. sampling
 
 
+# Naive sampling runs the full network once per pixel (H*W forwards), so on a small CPU it
+# takes tens of minutes for 64 digits; naive_rows=k times only the first k rows and
+# extrapolates linearly (every naive step is the same full forward), labelled as such in
+# the JSON. The direct identity check then covers those k rows.
+#
+# A second check covers every pixel at the cost of one forward pass ("teacher forced"): run
+# the network once on the fast sample and redraw every pixel from those logits with the same
+# uniforms. Logits at pixel i depend only on pixels before i, which are the same as when the
+# naive sampler drew pixel i, and are computed by the same full-size forward pass (direct
+# convolutions never mix other positions into an output), so if every redrawn pixel equals
+# the fast sample, the naive sampler would have drawn exactly that image.
+
+
+def sampling_speed(model, n: int = 64, naive_rows: int = 2, seed: int = 0) -> dict:
+    """Time fast vs naive sampling of ``model`` (any weights) and check they draw the same images.
+
+    Naive sampling is timed on the first ``naive_rows`` rows (0 = all) and extrapolated.
+    """
+    import platform
+
+    import torch
+
+    model = model.eval()
+    cfg = model.cfg
+    dtype = next(model.parameters()).dtype
+    y = torch.arange(n) % cfg.num_classes if cfg.num_classes else None
+    height = cfg.image_size
+    rows = height if naive_rows <= 0 else min(naive_rows, height)
+
+    t = time.perf_counter()
+    fast = model.sample(n, y=y, generator=torch.Generator().manual_seed(seed), method="fast")
+    fast_s = time.perf_counter() - t
+
+    # The same uniforms sample() draws; the private helper lets naive stop after `rows` rows.
+    u = torch.rand(fast.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    t = time.perf_counter()
+    with torch.no_grad():
+        naive = model._sample_naive(u, model.condition(y, None, n), rows=rows)
+    naive_measured_s = time.perf_counter() - t
+    naive_s = naive_measured_s * height / rows
+
+    differ = (fast[:, :, :rows] != naive[:, :, :rows]).flatten(1).any(1)
+    with torch.no_grad():
+        redrawn = model._draw(model(fast, y), u)
+    forced_differ = int((redrawn != fast).sum())
+    return {
+        "config": vars(cfg),
+        "n_images": n,
+        "dtype": str(dtype).replace("torch.", ""),
+        "torch_threads": torch.get_num_threads(),  # naive runs on these
+        "fast_threads": 1,  # the fast sampler pins itself to one thread on CPU (see pixelcnn.py)
+        "cpu": platform.processor() or platform.machine(),
+        "fast_seconds": round(fast_s, 3),
+        "naive_rows_timed": rows,
+        "naive_seconds_measured": round(naive_measured_s, 3),
+        "naive_seconds": round(naive_s, 3),
+        "naive_seconds_extrapolated": rows < height,
+        "speedup": round(naive_s / fast_s, 1),
+        "identical": not bool(differ.any()),
+        "identical_checked_rows": rows,
+        "images_differing": int(differ.sum()),
+        "teacher_forced_identical": forced_differ == 0,  # every pixel of every image
+        "teacher_forced_pixels_differing": forced_differ,
+    }
+
+
 def sampling(bundle, n: int, naive_rows: int, seed: int) -> dict:
     import copy
 
     import torch
 
-    from benchmarks.pixelcnn_sampling import measure
 
     model = bundle.models.pixelcnn
-    out = measure(model, n=n, naive_rows=naive_rows, seed=seed)
+    out = sampling_speed(model, n=n, naive_rows=naive_rows, seed=seed)
     out["model"] = "the bundle's PixelCNN"
     # The fast and naive samplers compute the same logits up to float rounding, so in float32 a
     # draw can flip when a uniform lies within ~1e-7 of a CDF step. The same teacher-forced check
@@ -220,7 +281,7 @@ def training(steps: dict[str, int], with_compile: bool, seed: int) -> dict:
 
 def _memory_child(folder: str, k: int, batch_size: int) -> None:
     """(In a child process.) Score the first k scans of folder, print one JSON line of figures."""
-    from benchmarks.benchutil import proc_status_mb
+    from benchmarks.common import proc_status_mb
     from detectors.bundle import DEFAULT_BUNDLE, load_bundle
     from detectors.score import score_paths
 
@@ -241,8 +302,8 @@ def _memory_child(folder: str, k: int, batch_size: int) -> None:
 def memory(folder: Path, sizes: tuple[int, ...], batch_size: int) -> dict:
     rows = []
     for k in sizes:
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--memory-child", str(folder), str(k), str(batch_size)]
-        r = run_sampled(cmd)
+        cmd = [sys.executable, "-m", "benchmarks.speed", "--memory-child", str(folder), str(k), str(batch_size)]
+        r = run_sampled(cmd, cwd=ROOT)
         if r["returncode"] != 0:
             raise RuntimeError(f"memory child for {k} scans failed (exit {r['returncode']}): {r['stderr_tail']}")
         child = json.loads(r["stdout"].strip().splitlines()[-1])
@@ -353,29 +414,13 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+if __name__ == "__main__":
     if len(sys.argv) == 5 and sys.argv[1] == "--memory-child":
         _memory_child(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
-        return
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="smoke-test sizes")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", type=Path, default=RESULTS, help=f"output folder (default {display_path(RESULTS)})")
-    ap.add_argument("--score-n", type=int, help=f"scans for part 1 (default {SIZES['full']['score_n']})")
-    ap.add_argument("--memory-sizes", help="comma-separated scan counts for part 4 (default "
-                    + ",".join(map(str, SIZES["full"]["memory_sizes"])) + ")")
-    ap.add_argument("--no-compile", action="store_true", help="skip torch.compile in part 3")
-    args = ap.parse_args()
-    sizes: dict = {}
-    if args.score_n:
-        sizes["score_n"] = args.score_n
-    if args.memory_sizes:
-        sizes["memory_sizes"] = tuple(int(v) for v in args.memory_sizes.split(","))
-    if args.no_compile:
-        sizes["compile"] = False
-    result = run(args.quick, args.out, args.seed, **sizes)
-    print(markdown(result))
-
-
-if __name__ == "__main__":
-    main()
+    else:
+        main(run, markdown, __doc__, options=(
+            (("--score-n",), {"type": int, "help": f"scans for part 1 (default {SIZES['full']['score_n']})"}),
+            (("--memory-sizes",), {"type": lambda v: tuple(int(x) for x in v.split(",")),
+                                   "help": "comma-separated scan counts for part 4"}),
+            (("--no-compile",), {"dest": "compile", "action": "store_false", "default": None,
+                                 "help": "skip torch.compile in part 3"}),))

@@ -1,5 +1,6 @@
-"""`benchmarks/run.py --quick` end to end: every module runs, writes finite numbers, and
-nothing in the repository (README, benchmarks/results) is touched with --out elsewhere."""
+"""`python -m benchmarks.run --quick` end to end: every module runs, writes finite numbers, and
+nothing in the repository (docs/results.md, benchmarks/results) is touched with --out elsewhere;
+and the one smoke test of research/ (its scripts stay runnable)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = ("generator_quality", "nll", "robustness", "detector_experiments", "new_forgers", "speed", "load")
+MODULES = ("generator_quality", "nll", "training", "robustness", "new_forgers", "speed", "load", "report_speed")
 
 
 def _fingerprint() -> dict[str, str]:
-    files = [ROOT / "README.md", *sorted((ROOT / "benchmarks" / "results").rglob("*"))]
+    files = [ROOT / "README.md", ROOT / "docs" / "results.md", *sorted((ROOT / "benchmarks" / "results").rglob("*"))]
     return {str(f): hashlib.sha256(f.read_bytes()).hexdigest() for f in files if f.is_file()}
 
 
@@ -39,8 +40,8 @@ def test_quick_benchmarks_run_and_write_finite_results(tmp_path):
         pytest.skip("set FORENSICS_DATA to the MNIST folder")
     before = _fingerprint()
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--out", str(tmp_path),
-                           "--no-readme"], env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--quick", "--out", str(tmp_path), "--no-docs"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
 
     summary = json.loads((tmp_path / "summary.json").read_text())
@@ -76,30 +77,28 @@ def test_quick_benchmarks_run_and_write_finite_results(tmp_path):
     assert len(forgers["forgers"]) == 4
     for r in forgers["results"].values():  # every base image is scored (twice at most) or counted as blank
         assert n - r["blank"] <= r["n"] <= 2 * (n - r["blank"]), r
-    experiments = json.loads((tmp_path / "detector_experiments.json").read_text())
-    assert experiments["counts"]["aligned_reconstructions"] > 0
-    for row in experiments["rows"]:  # every row is measured for every source left out (fonts: no "with it")
-        for s in ("pixelcnn", "dcgan", "fcgan", "font"):
-            assert (experiments["results"][row][s] is None) == (row == "with_it" and s == "font"), (row, s)
+    training = json.loads((tmp_path / "training.json").read_text())
+    assert {m["model"] for m in training["models"]} >= {"pixelcnn", "dcgan", "fcgan"}
+    reports = json.loads((tmp_path / "report_speed.json").read_text())
+    assert reports["scored"] + reports["failed"] == reports["n"] and reports["html_bytes"] > 0
     load = json.loads((tmp_path / "load.json").read_text())
     assert load["exit_code"] == 0 and load["all_records_written"]
     assert load["peak_rss_mb"] > 0
 
-    assert _fingerprint() == before, "run.py --out elsewhere --no-readme touched README.md or benchmarks/results"
+    assert _fingerprint() == before, "run --out elsewhere --no-docs touched README.md, docs/results.md or benchmarks/results"
 
 
-def test_all_extras_quick_measures_every_source_left_out(tmp_path):
-    """benchmarks/all_extras.py (run alone, not by run.py): one ScanCNN per left-out source on
-    every extra at once; each is measured, and written."""
+def test_research_detector_experiments_quick_measures_every_row(tmp_path):
+    """research/ is not product code, but its scripts stay runnable: the one smoke test of them.
+    research.detector_experiments exercises the others (generic forgeries, aligned reconstructions)."""
     if not os.environ.get("FORENSICS_DATA"):
         pytest.skip("set FORENSICS_DATA to the MNIST folder")
-    from benchmarks.all_extras import markdown, run
+    from research.detector_experiments import markdown, run
 
     result = run(quick=True, out_dir=tmp_path)
-    assert json.loads((tmp_path / "all_extras.json").read_text())["results"] == result["results"]
-    assert list(result["results"]) == ["pixelcnn", "dcgan", "fcgan", "font"]
-    for s, m in result["results"].items():
-        assert 0.0 <= m["auroc"] <= 1.0 and m["n_machine"] > 0 and m["n_human"] > 0, (s, m)
-    # The fonts' CNN leaves no generator out, so it trains on the most frames.
-    assert result["training_frames"]["font"] == max(result["training_frames"].values())
-    assert "| all extras |" in markdown(result)
+    assert json.loads((tmp_path / "detector_experiments.json").read_text())["results"] == result["results"]
+    assert result["counts"]["aligned_reconstructions"] > 0 and result["counts"]["generic_forgeries"] > 0
+    for row in result["rows"]:  # every row is measured for every source left out (fonts: no "with it")
+        for s in ("pixelcnn", "dcgan", "fcgan", "font"):
+            assert (result["results"][row][s] is None) == (row == "with_it" and s == "font"), (row, s)
+    assert "| ScanCNN without it |" in markdown(result)

@@ -6,14 +6,14 @@ alternatives buy when one source is left out of everything that is fitted:
 
     ScanCNN, trained with it        the reference: the source was in the training set
     ScanCNN without it              trained on human vs the other generators only
-    ... + generic forgeries         also on benchmarks.generic_forgeries (pca, blend,
+    ... + generic forgeries         also on research.generic_forgeries (pca, blend,
                                     plotter, pixel: made from human digits, no generator)
     ... + the new forgers           also on samples of benchmarks.new_forgers' models (DCGAN
                                     and FC-GAN seed 1, a 1-epoch DCGAN, the PixelCNN
                                     autoencoder), leaving out the runs of the left-out family:
                                     does variety within and across families teach "machine"?
     ... + aligned reconstructions   also on the CNN's own human digits rewritten by three small
-                                    autoencoders (benchmarks.aligned_reconstructions; Rajan et
+                                    autoencoders (research.aligned_reconstructions; Rajan et
                                     al. 2025): content matched pair by pair, so only a decoder's
                                     trace tells them apart
     reader signals alone            forger-independent, fitted to no machine image at all:
@@ -32,26 +32,24 @@ regressions are fitted on the fit half without the left-out source (human vs the
 generators); every figure is on the held-out half, human vs the left-out source. Fonts are
 in no CNN's training set, so their column's "without it" model is the reference model.
 
-    FORENSICS_DATA=/path/to/data python benchmarks/detector_experiments.py            # full (~100 min, one thread)
-    FORENSICS_DATA=/path/to/data python benchmarks/detector_experiments.py --quick    # smoke sizes (~1 min)
+    FORENSICS_DATA=/path/to/data python -m research.detector_experiments            # full (~100 min, one thread)
+    FORENSICS_DATA=/path/to/data python -m research.detector_experiments --quick    # smoke sizes (~1 min)
 
 Writes OUT/detector_experiments.json.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
-    sys.path.append(str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
-from benchmarks.benchutil import RESULTS, fmt, log, machine_info, set_threads, write_result
+from benchmarks.common import fmt, main, log, machine_info, set_threads, write_result
 
+RESULTS = Path(__file__).resolve().parent / "results"
 NAME = "detector_experiments"
 SIZES = {  # per generator: CNN training samples, evaluation samples; generic forgeries per kind; reader refs
     "full": {"train_per_generator": 3000, "eval_per_generator": 500, "epochs": 8, "generic_per_kind": 1000,
@@ -85,8 +83,8 @@ def build_sets(models, sizes: dict, seed: int, quick: bool = False):
     from detectors.calibrate import CNN_SEED_OFFSET, HUMAN_POOL, build_calibration_set
     from forensics.data import load_dataset
 
-    from benchmarks.aligned_reconstructions import aligned_reconstructions
-    from benchmarks.generic_forgeries import generic_forgeries
+    from research.aligned_reconstructions import aligned_reconstructions
+    from research.generic_forgeries import generic_forgeries
 
     train = load_dataset("mnist", train=True)
     test = load_dataset("mnist", train=False)
@@ -361,14 +359,5 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="smoke-test sizes")
-    ap.add_argument("--out", type=Path, default=RESULTS)
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args()
-    print(markdown(run(args.quick, args.out, args.seed)))
-
-
 if __name__ == "__main__":
-    main()
+    main(run, markdown, __doc__, results=RESULTS)

@@ -6,8 +6,8 @@ Every benchmark module (robustness, speed, load, ...) exposes
     run(quick: bool, out_dir: Path, seed: int = 0) -> dict   # measures, writes out_dir/<name>.json
     markdown(result: dict) -> str                             # the README table(s)
 
-and `benchmarks/run.py` runs them all. They import as `benchmarks.<name>`: run as a script
-(`python benchmarks/<name>.py`), a module puts the repository root on sys.path first.
+and `python -m benchmarks.run` runs them all; each also runs alone as `python -m benchmarks.<name>`
+from the repository root.
 """
 
 from __future__ import annotations
@@ -29,10 +29,9 @@ THREADS = 1  # every benchmark runs torch on one thread (2 shared cores; scores 
 
 
 def set_threads(n: int = THREADS) -> None:
-    import torch
+    from forensics.threads import set_threads as _set
 
-    os.environ["OMP_NUM_THREADS"] = str(n)  # for the child processes we start
-    torch.set_num_threads(n)
+    _set(n)  # torch and the child processes we start
 
 
 def child_env() -> dict[str, str]:
@@ -75,11 +74,37 @@ def display_path(path: str | os.PathLike) -> str:
 
 def write_scans(folder: Path, n: int) -> None:
     """n PNG scans in folder: MNIST test digits (test[i % 10000], so repeated past 10,000), dark
-    ink on white, 84x84 (3x) -- as benchmarks/score_speed.py makes them."""
-    from benchmarks.score_speed import write_scans as _write
+    ink on white, 84x84 (3x)."""
+    from PIL import Image
 
+    from forensics.data import load_dataset
+
+    frames = load_dataset("mnist", train=False).images[:, 0].numpy()
     folder.mkdir(parents=True, exist_ok=True)
-    _write(folder, n)
+    for i in range(n):
+        Image.fromarray(255 - frames[i % len(frames)]).resize((84, 84), Image.Resampling.BICUBIC).save(folder / f"{i:05d}.png")
+
+
+class Timer:
+    """Wraps a module function and adds up the seconds spent inside it."""
+
+    def __init__(self, module, name: str):
+        self.module, self.name, self.seconds = module, name, 0.0
+        self.original = getattr(module, name)
+
+    def __enter__(self):
+        def timed(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return self.original(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - t0
+
+        setattr(self.module, self.name, timed)
+        return self
+
+    def __exit__(self, *exc):
+        setattr(self.module, self.name, self.original)
 
 
 def log(msg: str) -> None:
@@ -161,3 +186,22 @@ def rss_at(samples: list[tuple[float, float]], t: float) -> float | None:
     if not samples:
         return None
     return min(samples, key=lambda s: abs(s[0] - t))[1]
+
+
+def main(run, markdown, doc: str | None, options: tuple = (), results: Path = RESULTS) -> None:
+    """The command line every benchmark module shares: ``python -m benchmarks.NAME [--quick]
+    [--out DIR] [--seed N] [--threads N]`` plus its own ``options``, each ``(flags, argparse
+    keywords)``; an option left unset is not passed to ``run``. Prints ``markdown(result)``."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="smoke-test sizes: the figures are not results")
+    ap.add_argument("--out", type=Path, default=results, help=f"results folder (default {display_path(results)})")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=THREADS, help="torch CPU threads (default 1)")
+    for flags, kwargs in options:
+        ap.add_argument(*flags, **kwargs)
+    args = vars(ap.parse_args())
+    quick, out, seed = args.pop("quick"), args.pop("out"), args.pop("seed")
+    set_threads(args.pop("threads"))
+    print(markdown(run(quick, out, seed, **{k: v for k, v in args.items() if v is not None})))

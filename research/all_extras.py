@@ -8,27 +8,25 @@ same data, split, seeds and network, so its figures sit beside that table's "wit
 Run alone, not by run.py: the full run is about an hour on one thread, on top of
 detector_experiments' 104 minutes.
 
-    FORENSICS_DATA=/path/to/data python benchmarks/all_extras.py            # full (~56 min, one thread)
-    FORENSICS_DATA=/path/to/data python benchmarks/all_extras.py --quick    # smoke sizes (~1 min)
+    FORENSICS_DATA=/path/to/data python -m research.all_extras            # full (~56 min, one thread)
+    FORENSICS_DATA=/path/to/data python -m research.all_extras --quick    # smoke sizes (~1 min)
 
 Writes OUT/all_extras.json.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
-    sys.path.append(str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
-from benchmarks import detector_experiments as de
-from benchmarks.benchutil import RESULTS, fmt, log, machine_info, set_threads, write_result
+from research import detector_experiments as de
+from benchmarks.common import fmt, main, log, machine_info, set_threads, write_result
 
+RESULTS = Path(__file__).resolve().parent / "results"
 NAME = "all_extras"
 
 
@@ -77,14 +75,5 @@ def markdown(result: dict) -> str:
         "| all extras | " + " | ".join(cells) + " |"])
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="smoke-test sizes")
-    ap.add_argument("--out", type=Path, default=RESULTS)
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args()
-    print(markdown(run(args.quick, args.out, args.seed)))
-
-
 if __name__ == "__main__":
-    main()
+    main(run, markdown, __doc__, results=RESULTS)

@@ -1,6 +1,6 @@
 """Generic forgeries: machine digits that need no trained generator, made from human digits.
 
-The leave-one-out experiment (benchmarks/detector_experiments.py) asks whether a ScanCNN
+The leave-one-out experiment (research/detector_experiments.py) asks whether a ScanCNN
 that also sees these learns "not human" in general, and so catches a generator it never
 saw. Each imitates a trait of some kind of machine output, not of any one model:
 

@@ -4,7 +4,7 @@ Rajan et al. (ICLR 2025, "Aligned Datasets Improve Detection of Latent Diffusion
 Images") train a detector on real images vs the same images passed through a generator's
 autoencoder. Content is matched pair by pair, so what the detector can learn is the decoder's
 trace, and that trace is shared by generators the detector never saw. The leave-one-out
-experiment (benchmarks/detector_experiments.py) asks whether the ScanCNN generalises the same
+experiment (research/detector_experiments.py) asks whether the ScanCNN generalises the same
 way here. Three decoders, each the kind of output stage one family of generator has:
 
     conv     strided convolutions down to a 32-number code, transposed convolutions up (DCGAN)
