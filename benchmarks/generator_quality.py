@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -36,7 +35,7 @@ import torch
 
 from detectors import reader as fnet
 from generators.quality import fid, inception_score, precision_recall
-from benchmarks.common import main, display_path, machine_info, set_threads, write_result
+from benchmarks.common import main, display_path, machine_info, write_result
 from forensics.checkpoint import sha256_file
 
 NAME = "generator_quality"

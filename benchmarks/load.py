@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 
-from benchmarks.common import (main, RESULTS, display_path, log, machine_info, rss_at, run_sampled, set_threads,
+from benchmarks.common import (main, log, machine_info, rss_at, run_sampled, set_threads,
                                   write_result, write_scans)
 
 NAME = "load"

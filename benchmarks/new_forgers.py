@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import main, RESULTS, ROOT, fmt, log, machine_info, set_threads, write_result
+from benchmarks.common import main, ROOT, fmt, log, machine_info, set_threads, write_result
 
 NAME = "new_forgers"
 FULL_N, QUICK_N = 500, 12

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import time
 from pathlib import Path
 
@@ -34,7 +33,7 @@ import numpy as np
 import torch
 
 
-from benchmarks.common import main, display_path, machine_info, set_threads, write_result
+from benchmarks.common import main, display_path, machine_info, write_result
 from forensics.checkpoint import sha256_file
 
 NAME = "nll"
@@ -177,8 +176,8 @@ def markdown(result: dict) -> str:
         f"PixelCNN paper: 81.30 nats/image (stochastic binarization); TensorFlow implementation: "
         f"0.1046 nats/pixel = {0.1046 * DIMS:.1f} nats/image |",
     ]
-    notes = ["", f"± is one standard error over images. Both models are class-conditional: the figures are "
-             f"-log p(x | y) with the true digit."]
+    notes = ["", "± is one standard error over images. Both models are class-conditional: the figures are "
+             "-log p(x | y) with the true digit."]
     if "subset_unconditional" in e:
         gap = [f"8-bit +{e['subset_unconditional']['bits_per_dim'] - e['subset_conditional']['bits_per_dim']:.4f} bits/dim"]
         if "subset_unconditional" in b:

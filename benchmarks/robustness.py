@@ -28,7 +28,6 @@ Writes OUT/robustness.json and OUT/robustness.png (AUROC vs strength, one panel 
 from __future__ import annotations
 
 import io
-import sys
 import time
 from pathlib import Path
 
@@ -36,7 +35,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
-from benchmarks.common import main, RESULTS, display_path, fmt, log, machine_info, set_threads, write_result
+from benchmarks.common import main, display_path, fmt, log, machine_info, set_threads, write_result
 
 NAME = "robustness"
 # 2N images x 20 conditions at ~13 scans/s (one thread, the v0 bundle) is ~14 min for N = 240.

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import (main, RESULTS, ROOT, Timer, display_path, fmt, log, machine_info, run_sampled, set_threads,
+from benchmarks.common import (main, ROOT, Timer, log, machine_info, run_sampled, set_threads,
                                write_result, write_scans)
 
 NAME = "speed"

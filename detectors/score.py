@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
-import torch
 
 from forensics.errors import InputError
 from forensics.record import RECORD_KEYS, Record, error_record  # noqa: F401  (RECORD_KEYS: re-exported)

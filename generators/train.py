@@ -32,7 +32,7 @@ from forensics.data import ImageData, load_dataset
 from forensics.errors import ForensicsError
 
 from . import visuals
-from .load import MODELS, model_config
+from .load import model_config
 
 DEFAULT_MODELS = ("pixelcnn", "pixelcnn-bin", "dcgan", "fcgan")
 CHECKPOINT_FORMAT = "forensics-train-v1"

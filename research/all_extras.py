@@ -16,7 +16,6 @@ Writes OUT/all_extras.json.
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 

@@ -40,7 +40,6 @@ Writes OUT/detector_experiments.json.
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
