@@ -140,13 +140,34 @@ def proc_status_mb(pid: int | str = "self") -> dict[str, float]:
     return out
 
 
+def process_tree(pid: int) -> list[int]:
+    """pid and every process descended from it (worker processes, Ray's raylets and actors)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    tree, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        todo.extend(children.get(p, []))
+    return tree
+
+
 def run_sampled(cmd: list[str], interval: float = 0.5, cwd: str | os.PathLike | None = None,
                 env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Run cmd to the end, reading its resident memory (/proc/PID/status) every ``interval``
-    seconds. Returns exit code, wall seconds, the VmRSS samples [(seconds, MB)], the peak RSS
-    (the largest VmHWM read: the kernel's own high-water mark, so a spike between two samples
-    still counts; only the last ``interval`` before exit goes unseen), and the tail of its
-    stdout and stderr."""
+    """Run cmd to the end, reading the resident memory of it and every process it started
+    (/proc/PID/status, summed over the tree: worker processes count) every ``interval``
+    seconds. Returns exit code, wall seconds, the summed VmRSS samples [(seconds, MB)], the
+    peak RSS (the largest of: the summed samples, and the command's own VmHWM, the kernel's
+    high-water mark, so a spike of the main process between two samples still counts), and
+    the tail of its stdout and stderr."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=cwd, env=env or child_env())
@@ -157,10 +178,11 @@ def run_sampled(cmd: list[str], interval: float = 0.5, cwd: str | os.PathLike | 
                 pid, status, _ = os.wait4(proc.pid, os.WNOHANG)
                 if pid:
                     break
-                mem = proc_status_mb(proc.pid)
-                if "VmRSS" in mem:
-                    samples.append((round(time.perf_counter() - t0, 2), round(mem["VmRSS"], 1)))
-                peak = max(peak, mem.get("VmHWM", 0.0))
+                mems = [proc_status_mb(p) for p in process_tree(proc.pid)]
+                rss = sum(m.get("VmRSS", 0.0) for m in mems)
+                if rss:
+                    samples.append((round(time.perf_counter() - t0, 2), round(rss, 1)))
+                peak = max(peak, rss, mems[0].get("VmHWM", 0.0) if mems else 0.0)
                 time.sleep(interval)
         except BaseException:
             proc.kill()

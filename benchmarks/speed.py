@@ -3,7 +3,7 @@ naive vs fast, training throughput (plain, channels_last, torch.compile), and th
 scoring 1,000 vs 10,000 scans.
 
 1. scoring: N PNG scans (MNIST test digits, dark ink on white, 84x84) in a temporary folder
-   go through detectors.score.score_paths (the `forensics score` path, stability off):
+   go through detectors.engine.score_paths (the `forensics score` path, stability off):
    reading, decoding, preprocessing, models, records. The same images, already
    preprocessed (the frames the records carry), then go through detectors.score.p_machine
    alone. The ratio of the two times is the price of everything that is not the models
@@ -61,7 +61,8 @@ def scoring(bundle, folder: Path, batch_size: int) -> dict:
     """End to end vs models alone, timed alternately one batch of files at a time, so that
     other processes' load on a shared machine hits both timings alike."""
     from detectors import signals
-    from detectors.score import p_machine, score_paths
+    from detectors.engine import score_paths
+    from detectors.score import p_machine
 
     files = [str(f) for f in sorted(folder.glob("*.png"))]
     # Warm-up on a few frames, so neither timing pays for first-call allocations.
@@ -283,7 +284,7 @@ def _memory_child(folder: str, k: int, batch_size: int) -> None:
     """(In a child process.) Score the first k scans of folder, print one JSON line of figures."""
     from benchmarks.common import proc_status_mb
     from detectors.bundle import DEFAULT_BUNDLE, load_bundle
-    from detectors.score import score_paths
+    from detectors.engine import score_paths
 
     set_threads()
     bundle = load_bundle(DEFAULT_BUNDLE)

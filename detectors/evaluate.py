@@ -17,7 +17,8 @@ from forensics.errors import ForensicsError
 
 from .bundle import Bundle
 from .calibrate import metrics
-from .score import DEFAULT_T_MACHINE, Thresholds, score_paths
+from .engine import score_paths
+from .score import DEFAULT_T_MACHINE, Thresholds
 
 
 def evaluate_dirs(human_dir: str | Path, machine_dir: str | Path, bundle: Bundle, roc_path: str | Path | None = None,

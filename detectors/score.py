@@ -9,13 +9,10 @@ models run in forensics.threads.one_thread).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 
-from forensics.errors import InputError
-from forensics.record import RECORD_KEYS, Record, error_record  # noqa: F401  (RECORD_KEYS: re-exported)
-from forensics.preprocess import iter_preprocessed
+from forensics.record import RECORD_KEYS, Record  # noqa: F401  (RECORD_KEYS: re-exported)
 from forensics.threads import one_thread
 
 from . import printscan, signals
@@ -119,37 +116,3 @@ def _top_signals(names: list[str], contrib: np.ndarray, verdict: str, p: float) 
     push = contrib if towards_machine else -contrib
     order = np.argsort(-push, kind="stable")
     return [names[j] for j in order[:TOP_SIGNALS] if push[j] > 0]
-
-
-def score_paths(args: list[str], bundle: Bundle, batch_size: int = 256, stability: bool = True,
-                thresholds: Thresholds = Thresholds()) -> Iterator[Record]:
-    """One record per input named by ``args`` (files, folders, globs), in input order.
-
-    Streams: files are read and preprocessed one at a time and scored ``batch_size`` at a
-    time, so memory stays flat however many files there are. A file that cannot be read or
-    has no ink becomes an error record in its place; so does a batch the models fail on.
-    """
-    if batch_size < 1:
-        raise ValueError("batch_size must be at least 1")
-    pending: list[tuple[str, np.ndarray | InputError]] = []
-    for file, frame in iter_preprocessed(args):
-        pending.append((file, frame))
-        if len(pending) >= batch_size:
-            yield from _flush(pending, bundle, stability, thresholds)
-            pending = []
-    yield from _flush(pending, bundle, stability, thresholds)
-
-
-def _flush(pending, bundle: Bundle, stability: bool, thresholds: Thresholds) -> Iterator[Record]:
-    good = [(f, fr) for f, fr in pending if not isinstance(fr, InputError)]
-    scored: dict[int, dict] = {}
-    if good:
-        try:
-            records = score_images(np.stack([fr for _, fr in good]), bundle, stability, thresholds,
-                                   files=[f for f, _ in good])
-        except Exception as exc:  # a model failure must cost this batch's records, not the run
-            records = [error_record(f, f"internal error while scoring ({type(exc).__name__}: {exc})") for f, _ in good]
-        it = iter(records)
-        scored = {i: next(it) for i, (_, fr) in enumerate(pending) if not isinstance(fr, InputError)}
-    for i, (file, frame) in enumerate(pending):
-        yield error_record(file, frame.reason) if isinstance(frame, InputError) else scored[i]

@@ -22,6 +22,9 @@ class InputError(ForensicsError):
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
 
+    def __reduce__(self):  # picklable, so worker processes can send and receive it
+        return (type(self), (self.path, self.reason))
+
 
 class DataMissingError(ForensicsError):
     """A data set is not on disk and could not be downloaded."""

@@ -198,10 +198,11 @@ def iter_preprocessed(args: list[str]) -> Iterator[tuple[str, np.ndarray | Input
         if isinstance(item, InputError):
             yield item.path, item
         else:
-            yield str(item), _preprocess_or_error(item)
+            yield str(item), preprocess_or_error(item)
 
 
-def _preprocess_or_error(path: Path) -> np.ndarray | InputError:
+def preprocess_or_error(path: Path) -> np.ndarray | InputError:
+    """The frame of one file, or the InputError that says why it has none (never raises)."""
     try:
         return preprocess_file(path)
     except InputError as exc:
@@ -279,7 +280,7 @@ def _preprocess_and_write(path: Path, target: Path, inputs: set[str]) -> None | 
     if os.path.realpath(target) in inputs:  # e.g. --out pointing at the scans' own folder
         reason = f"refusing to overwrite the input scan {target}; choose another --out folder"
         return InputError(str(path), reason)
-    frame = _preprocess_or_error(path)
+    frame = preprocess_or_error(path)
     if isinstance(frame, InputError):
         return frame
     try:

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = ("generator_quality", "nll", "training", "robustness", "new_forgers", "speed", "load", "report_speed")
+MODULES = ("generator_quality", "nll", "training", "robustness", "new_forgers", "speed", "throughput", "load",
+           "report_speed")
 
 
 def _fingerprint() -> dict[str, str]:
@@ -81,6 +82,9 @@ def test_quick_benchmarks_run_and_write_finite_results(tmp_path):
     assert {m["model"] for m in training["models"]} >= {"pixelcnn", "dcgan", "fcgan"}
     reports = json.loads((tmp_path / "report_speed.json").read_text())
     assert reports["scored"] + reports["failed"] == reports["n"] and reports["html_bytes"] > 0
+    throughput = json.loads((tmp_path / "throughput.json").read_text())
+    assert [e["options"] for e in throughput["end_to_end"]] == ["(defaults)", "--no-stability"]
+    assert all(e["marginal_scans_per_second"] > 0 and e["peak_rss_mb"] > 0 for e in throughput["end_to_end"])
     load = json.loads((tmp_path / "load.json").read_text())
     assert load["exit_code"] == 0 and load["all_records_written"]
     assert load["peak_rss_mb"] > 0

@@ -27,7 +27,8 @@ from forensics.errors import EXIT_MISSING, EXIT_SOME_FAILED, CheckpointError
 from detectors import printscan
 from detectors.bundle import Combiner, HumanReference, load_bundle
 from detectors.evaluate import evaluate_dirs
-from detectors.score import RECORD_KEYS, Thresholds, score_images, score_paths
+from detectors.engine import score_paths
+from detectors.score import RECORD_KEYS, Thresholds, score_images
 from detectors.signals import ALL_SIGNALS, REQUIRED_SIGNALS, compute_signals
 from reports.writers import csv_columns, flat_row
 

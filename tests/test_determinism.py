@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from detectors.score import score_paths
+from detectors.engine import score_paths
 from forensics.cli import app
 
 pytestmark = pytest.mark.skipif(not os.environ.get("FORENSICS_DATA"), reason="set FORENSICS_DATA to the MNIST folder")
@@ -99,3 +99,12 @@ def test_cli_threads_and_batch_size_do_not_change_the_records(tiny_bundle, tiny_
         torch.set_num_threads(saved)
     assert result.exit_code == 1, result.output  # the broken file
     assert_same(columns(json.loads(Path(out).read_text())), reference, "CLI")
+
+
+def test_worker_processes_give_the_records_of_one_process(tiny_bundle, scans):
+    """Slabs scored in two spawned worker processes, each loading the bundle itself, come back
+    in input order and equal, to the bit, what one process gives."""
+    inline = list(score_paths(scans, tiny_bundle, batch_size=3, workers=1))
+    pooled = list(score_paths(scans, tiny_bundle, batch_size=3, workers=2))
+    assert [r["file"] for r in pooled] == scans
+    assert pooled == inline

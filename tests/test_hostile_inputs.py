@@ -23,7 +23,8 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from detectors.score import RECORD_KEYS, score_paths
+from detectors.engine import score_paths
+from detectors.score import RECORD_KEYS
 from forensics import imageload
 from forensics.cli import app
 from forensics.errors import EXIT_OK, EXIT_SOME_FAILED

@@ -304,7 +304,8 @@ def test_the_shipped_bundle_states_its_reach():
 
 def test_cli_report_writes_everything(batch, tmp_path, monkeypatch):
     import detectors.bundle
-    import detectors.score
+    import detectors.engine
+    from forensics.inputs import expand_inputs
     from forensics.cli import app
 
     class FakeBundle:
@@ -314,20 +315,21 @@ def test_cli_report_writes_everything(batch, tmp_path, monkeypatch):
 
     seen = {}
 
-    def fake_score_paths(args, bundle, **kw):
-        seen.update(args=args, kw=kw)
+    def fake_score_items(items, bundle, **kw):
+        seen.update(items=items, kw=kw)
         yield from batch
 
     monkeypatch.setattr(detectors.bundle, "load_bundle", lambda path=None, device="cpu": FakeBundle())
-    monkeypatch.setattr(detectors.score, "score_paths", fake_score_paths)
+    monkeypatch.setattr(detectors.engine, "score_items", fake_score_items)
     out = tmp_path / "out"
     argv = ["report", str(tmp_path), "--out", str(out / "r.html"), "--csv", str(out / "r.csv"),
             "--json", str(out / "r.json"), "--t-machine", "0.9", "--top", "2"]
     # The recorded command comes from sys.argv, which CliRunner does not set; set it as a shell would.
     monkeypatch.setattr(sys, "argv", ["/usr/bin/forensics", *argv])
+    expected_items = expand_inputs([str(tmp_path)])  # what the command is to score (before it writes there)
     result = CliRunner().invoke(app, argv)
     assert result.exit_code == 1, result.output  # one input failed
-    assert seen["args"] == [str(tmp_path)] and seen["kw"]["thresholds"].t_machine == 0.9
+    assert seen["items"] == expected_items and seen["kw"]["thresholds"].t_machine == 0.9
     for name in ("r.html", "r.csv", "r.documents.csv", "r.json"):
         assert (out / name).is_file()
     data = json.loads((out / "r.json").read_text(encoding="utf-8"))

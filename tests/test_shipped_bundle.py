@@ -15,7 +15,8 @@ from sklearn.metrics import roc_auc_score
 from detectors.bundle import DEFAULT_BUNDLE, load_bundle
 from detectors.fonts import font_forgeries
 from detectors.printscan import render_scan
-from detectors.score import score_images, score_paths
+from detectors.engine import score_paths
+from detectors.score import score_images
 from forensics.data import load_dataset
 from forensics.errors import InputError
 from forensics.preprocess import preprocess_image

@@ -20,7 +20,7 @@ import torch
 from typer.testing import CliRunner
 
 from detectors.bundle import load_bundle
-from detectors.score import score_paths
+from detectors.engine import score_paths
 from forensics.checkpoint import load_checkpoint, sha256_file
 from forensics.cli import app
 from forensics.errors import EXIT_MISSING, CheckpointError

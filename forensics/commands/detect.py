@@ -12,8 +12,9 @@ from rich.markup import escape
 from forensics.errors import (EXIT_INTERRUPTED, EXIT_MISSING, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, CheckpointError,
                               DataMissingError, ForensicsError)
 
-from .options import (BatchSize, DataDir, Device, Format, Models, Scans, Stability, Threads, THuman, TMachine,
-                      check_device, command_line, err, fail, load_bundle, set_threads, thresholds)
+from .options import (BatchSize, DataDir, Device, Engine, EngineOption, Format, Models, Quiet, Scans, Stability, Threads,
+                      THuman, TMachine, Workers, check_device, command_line, err, fail, load_bundle, progress_bar,
+                      scorer, set_threads, thresholds)
 
 MAX_ROWS_WITH_OUTPUT = 200  # with --output the file has every record; the terminal gets a glimpse
 
@@ -59,6 +60,9 @@ def score(
                                            "are fixed), so results do not depend on it.")] = 0,
     device: Device = "cpu",
     threads: Threads = 1,
+    workers: Workers = None,
+    engine: EngineOption = Engine.local,
+    quiet: Quiet = False,
     html: Annotated[Optional[Path], typer.Option(
         "--html", help="Also write the HTML report (as `forensics report`) from the same single scoring pass.")] = None,
 ) -> None:
@@ -69,7 +73,7 @@ def score(
     from rich.table import Table
 
     from detectors.bundle import describe_bundle
-    from detectors.score import score_paths
+    from forensics.inputs import expand_inputs
     from detectors.signals import ALL_SIGNALS
     from forensics.checkpoint import atomic_open
     from reports.records import Grouping, report_meta, scope_text
@@ -92,9 +96,9 @@ def score(
     table = Table(title="forensics score")
     for column in ("file", "verdict", "p_machine", "top signals"):
         table.add_column(column, overflow="fold")  # whole paths and names, wrapped, never cut
-    records = score_paths(scans, bundle, batch_size=batch_size, stability=stability, thresholds=limits)
+    items = expand_inputs(scans)
 
-    def tap(writer: Optional[RecordWriter]):
+    def tap(records, writer: Optional[RecordWriter]):
         for rec in records:
             counts["error" if rec["status"] != "ok" else rec["verdict"]] += 1
             if writer:
@@ -107,12 +111,15 @@ def score(
 
     def consume(writer: Optional[RecordWriter]) -> None:
         # One scoring pass feeds the table, the records file and (with --html) the report.
-        stream = tap(writer)
-        if html is None:
-            for _ in stream:
-                pass
-        else:
-            write_reports(stream, meta, html=html, console=None)
+        with progress_bar(len(items), quiet or (fmt != "table" and output is None)) as advance:  # stdout: records
+            records = scorer(engine, workers)(items, bundle, batch_size=batch_size, stability=stability,
+                                              thresholds=limits, progress=advance)
+            stream = tap(records, writer)
+            if html is None:
+                for _ in stream:
+                    pass
+            else:
+                write_reports(stream, meta, html=html, console=None)
 
     try:
         if fmt == "table":

@@ -7,9 +7,11 @@ once; each command imports what it needs when it runs.
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import sys
 from pathlib import Path
-from typing import Annotated, List, Optional
+from typing import Annotated, Callable, Iterator, List, Optional
 
 import typer
 from rich.console import Console
@@ -54,6 +56,11 @@ class Preset(str, enum.Enum):
     full = "full"
 
 
+class Engine(str, enum.Enum):
+    local = "local"
+    ray = "ray"
+
+
 class Walk(str, enum.Enum):
     slerp = "slerp"
     lerp = "lerp"
@@ -78,6 +85,13 @@ Threads = Annotated[int, typer.Option(
 Seed = Annotated[int, typer.Option(help="Seed: the same seed gives the same result.")]
 DataDir = Annotated[Optional[Path], typer.Option(
     help="Data root (default: $FORENSICS_DATA, else a user cache folder).")]
+Workers = Annotated[Optional[int], typer.Option(
+    min=1, help="Processes that read, preprocess and score the scans (default: every core); the records do not "
+                "depend on how many.")]
+EngineOption = Annotated[Engine, typer.Option(
+    "--engine", help="local: worker processes on this machine; ray: a Ray cluster (RAY_ADDRESS, else a local "
+                     "instance), same records (needs pip install 'forensics[ray]').")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar (there is none when stdout is not a terminal).")]
 GroupBy = Annotated[str, typer.Option(
     "--group-by",
     help="Documents (forms): 'auto' (parent folder; the table shows when inputs span 2+ folders), 'folder', "
@@ -126,8 +140,44 @@ def thresholds(t_machine: float, t_human: float):
         raise fail(exc)
 
 
+@contextlib.contextmanager
+def progress_bar(total: int, quiet: bool, what: str = "scoring") -> Iterator[Optional[Callable[[int], None]]]:
+    """A rich progress bar on stderr with scans/s and the time left, as a callback taking the
+    number of inputs just finished; None (no bar) with --quiet, when stdout is not a terminal
+    (a script is reading it), or for a handful of inputs."""
+    if quiet or total < 2 or not sys.stdout.isatty() or not err.is_terminal:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+               TextColumn("[progress.data.speed]{task.fields[rate]}"),
+               TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=False) as bar:
+        task = bar.add_task(what, total=total, rate="")
+
+        def advance(n: int) -> None:
+            bar.advance(task, n)
+            speed = bar.tasks[task].speed
+            bar.update(task, rate=f"{speed:.1f} scans/s" if speed else "")
+
+        yield advance
+
+
+def scorer(engine: Engine, workers: Optional[int]):
+    """The score_items of the engine asked for, with the worker count filled in."""
+    import functools
+
+    if engine is Engine.ray:
+        from detectors.ray_engine import score_items
+
+        return functools.partial(score_items, workers=workers)
+    from detectors.engine import default_workers, score_items
+
+    return functools.partial(score_items, workers=workers or default_workers())
+
+
 def command_line() -> str:
     import shlex
-    import sys
 
     return shlex.join(["forensics", *sys.argv[1:]])

@@ -11,8 +11,9 @@ from rich.markup import escape
 
 from forensics.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, ForensicsError, InputError
 
-from .options import (BatchSize, Device, GroupBy, Models, Stability, Threads, THuman, TMachine, command_line, err, fail,
-                      load_bundle, set_threads, thresholds)
+from .options import (BatchSize, Device, Engine, EngineOption, GroupBy, Models, Quiet, Stability, Threads, THuman,
+                      TMachine, Workers, command_line, err, fail, load_bundle, progress_bar, scorer, set_threads,
+                      thresholds)
 
 
 def report(
@@ -33,6 +34,9 @@ def report(
     t_human: THuman = 0.2,
     device: Device = "cpu",
     threads: Threads = 1,
+    workers: Workers = None,
+    engine: EngineOption = Engine.local,
+    quiet: Quiet = False,
 ) -> None:
     """Score scans and write a report a reviewer can open in any browser: verdicts, the images, the evidence.
 
@@ -69,18 +73,22 @@ def report(
                            scored_by=recorded.get("command"))
     else:
         from detectors.bundle import describe_bundle
-        from detectors.score import score_paths
         from detectors.signals import ALL_SIGNALS
+        from forensics.inputs import expand_inputs
 
         limits = thresholds(t_machine, t_human)
         set_threads(threads)
         bundle = load_bundle(models, device)
         meta = report_meta(bundle=describe_bundle(bundle), thresholds=limits.to_dict(), grouping=grouping,
                            stability=stability, command=command_line(), signals=ALL_SIGNALS)
-        records = score_paths(scans, bundle, batch_size=batch_size, stability=stability, thresholds=limits)
+        items = expand_inputs(scans)
     try:
-        summary = write_reports(records, meta, html=out, csv=csv_path, json=json_path, console=err, top=top,
-                                grouping=grouping)
+        with progress_bar(len(records) if from_records is not None else len(items), quiet) as advance:
+            if from_records is None:
+                records = scorer(engine, workers)(items, bundle, batch_size=batch_size, stability=stability,
+                                                  thresholds=limits, progress=advance)
+            summary = write_reports(records, meta, html=out, csv=csv_path, json=json_path, console=err, top=top,
+                                    grouping=grouping)
     except KeyboardInterrupt:
         err.print("interrupted; no report written")
         raise typer.Exit(EXIT_INTERRUPTED)

@@ -1,0 +1,138 @@
+"""Scoring many files: in this process, or in worker processes on every core.
+
+The unit of work is a *slab*: up to ``batch_size`` consecutive inputs (paths, or the errors
+the input expansion already found), which one process reads, preprocesses and scores with
+``score_slab``. Slabs go to ``workers`` processes (spawned, one torch thread each, the bundle
+loaded once per process) and come back in input order, so the records are those of one
+process: the models see fixed-shape chunks (detectors.signals.CHUNK) on one thread, whatever
+the slab, the worker or the machine's thread count. The Ray engine (detectors.ray_engine)
+runs the same ``score_slab`` on a cluster.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Optional, Sequence
+
+import numpy as np
+
+from forensics.errors import InputError
+from forensics.inputs import expand_inputs
+from forensics.record import Record, error_record
+
+from .bundle import Bundle
+from .score import Thresholds, score_images
+
+Item = Path | InputError  # what forensics.inputs.expand_inputs gives for each input
+Progress = Callable[[int], None]  # called with the number of inputs just finished
+
+
+def default_workers() -> int:
+    """Every core this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def score_slab(items: Sequence[Item], bundle: Bundle, stability: bool, thresholds: Thresholds) -> list[Record]:
+    """Records for a slab of inputs, in order: read and preprocess each file, score the frames
+    in one call; a file that cannot be used is an error record in its place, and a model
+    failure costs this slab's records, not the run."""
+    from forensics.preprocess import preprocess_or_error
+
+    frames: list[tuple[str, np.ndarray | InputError]] = [
+        (item.path, item) if isinstance(item, InputError) else (str(item), preprocess_or_error(item)) for item in items]
+    good = [(f, fr) for f, fr in frames if not isinstance(fr, InputError)]
+    scored: Iterator[Record] = iter(())
+    if good:
+        try:
+            scored = iter(score_images(np.stack([fr for _, fr in good]), bundle, stability, thresholds,
+                                       files=[f for f, _ in good]))
+        except Exception as exc:
+            scored = iter([error_record(f, f"internal error while scoring ({type(exc).__name__}: {exc})")
+                           for f, _ in good])
+    return [error_record(f, fr.reason) if isinstance(fr, InputError) else next(scored) for f, fr in frames]
+
+
+def slabs(items: Sequence[Item], size: int) -> Iterator[Sequence[Item]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def score_items(items: Sequence[Item], bundle: Bundle, batch_size: int = 256, stability: bool = True,
+                thresholds: Thresholds = Thresholds(), workers: int = 1,
+                progress: Optional[Progress] = None) -> Iterator[Record]:
+    """One record per item, in order, scored ``batch_size`` at a time in ``workers`` processes
+    (inline when one is asked for, when the inputs fill at most one slab, or on a GPU)."""
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    if workers < 1:
+        raise ValueError("workers must be at least 1")
+    inline = workers == 1 or len(items) <= batch_size or bundle.models.device.type != "cpu"
+    results = (_inline(items, bundle, batch_size, stability, thresholds) if inline
+               else _pooled(items, bundle, batch_size, stability, thresholds, workers))
+    for slab in results:
+        yield from slab
+        if progress:
+            progress(len(slab))
+
+
+def score_paths(args: list[str], bundle: Bundle, batch_size: int = 256, stability: bool = True,
+                thresholds: Thresholds = Thresholds(), workers: int = 1,
+                progress: Optional[Progress] = None) -> Iterator[Record]:
+    """One record per input named by ``args`` (files, folders, globs), in input order.
+
+    Streams: at most a few slabs of ``batch_size`` files are in memory at once, however many
+    files there are. A file that cannot be read or has no ink becomes an error record in its place."""
+    yield from score_items(expand_inputs(args), bundle, batch_size, stability, thresholds, workers, progress)
+
+
+def _inline(items, bundle, batch_size, stability, thresholds) -> Iterable[list[Record]]:
+    for slab in slabs(items, batch_size):
+        yield score_slab(slab, bundle, stability, thresholds)
+
+
+# --------------------------------------------------------------------------- worker processes
+
+_WORKER_BUNDLE: Optional[Bundle] = None
+
+
+def _worker_init(bundle_path: str) -> None:
+    global _WORKER_BUNDLE
+    from forensics.threads import worker_init
+
+    from .bundle import load_bundle
+
+    worker_init()
+    _WORKER_BUNDLE = load_bundle(bundle_path)  # verified against its manifest, once per process
+
+
+def _worker_slab(args: tuple[Sequence[Item], bool, Thresholds]) -> list[Record]:
+    items, stability, thresholds = args
+    return score_slab(items, _WORKER_BUNDLE, stability, thresholds)
+
+
+def _pooled(items, bundle, batch_size, stability, thresholds, workers) -> Iterable[list[Record]]:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # Spawned, not forked: forking a process whose torch thread pool has started can hang.
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
+                             initargs=(str(bundle.path),)) as pool:
+        pending: deque = deque()
+        todo = slabs(items, batch_size)
+        # A few slabs in flight per worker keep every core busy; more would only hold memory.
+        for slab in todo:
+            pending.append(pool.submit(_worker_slab, (slab, stability, thresholds)))
+            if len(pending) >= 2 * workers:
+                break
+        while pending:
+            done = pending.popleft().result()
+            nxt = next(todo, None)
+            if nxt is not None:
+                pending.append(pool.submit(_worker_slab, (nxt, stability, thresholds)))
+            yield done
