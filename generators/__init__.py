@@ -1,1 +1,1 @@
-"""Generative models forgers use: GANs whose trained discriminators become detector signals."""
+"""Generative models forgers use (PixelCNN, DCGAN, FC-GAN, an autoencoder), their training, and loading them for inference (load)."""

@@ -155,11 +155,11 @@ def progress_bar(total: int, quiet: bool, what: str = "scoring") -> Iterator[Opt
                TimeRemainingColumn())
     with Progress(*columns, console=err, transient=False) as bar:
         task = bar.add_task(what, total=total, rate="")
+        state = bar.tasks[-1]  # the task just added
 
         def advance(n: int) -> None:
             bar.advance(task, n)
-            speed = bar.tasks[task].speed
-            bar.update(task, rate=f"{speed:.1f} scans/s" if speed else "")
+            bar.update(task, rate=f"{state.speed:.1f} scans/s" if state.speed else "")
 
         yield advance
 

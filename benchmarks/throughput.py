@@ -1,0 +1,176 @@
+"""Throughput: scans/s of `forensics score` as a user runs it, on every core, beside the models' own time.
+
+Writes N scans of mixed size (MNIST test digits, dark ink on white, 56 to 168 px, PNG) and
+times `forensics score DIR --format csv --output OUT.csv` in a fresh process:
+
+- default options (every core, stability on), then --no-stability, each with --workers 1 and
+  with every core, and --engine ray on every core (when Ray is installed);
+- each run twice, on N/4 scans and on N, so that the *marginal* rate (N - N/4) / (t_N - t_N/4)
+  leaves out start-up (torch, the bundle, the workers), reported apart. N/4 is 500 scans for
+  N = 2000: two slabs of the default --batch-size, so both runs use the worker pool (a run of
+  one slab is scored in the calling process, and would bias the difference);
+- peak resident memory over the whole process tree (worker processes included).
+
+The models' own time at their best configuration: the same model calls scoring makes
+(detectors.score.score_images: every signal, the digit reader, the combiner) on the
+preprocessed frames held in memory, in one process per core, stability on and off. The ratio
+end to end / models is what the pipeline around the models costs.
+
+    FORENSICS_DATA=/path/to/data python -m benchmarks.throughput           # N = 2000
+    FORENSICS_DATA=/path/to/data python -m benchmarks.throughput --quick   # N = 24, two rows: a smoke test
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.common import log, machine_info, main, run_sampled, write_result
+
+NAME = "throughput"
+FULL_N, QUICK_N = 2000, 24
+SIZES = (56, 84, 112, 168)  # scan sizes in pixels, in turn: 2x to 6x the 28 px frame
+
+
+def write_mixed_scans(folder: Path, n: int) -> None:
+    from PIL import Image
+
+    from forensics.data import load_dataset
+
+    frames = load_dataset("mnist", train=False).images[:, 0].numpy()
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        size = SIZES[i % len(SIZES)]
+        img = Image.fromarray(255 - frames[i % len(frames)]).resize((size, size), Image.Resampling.BICUBIC)
+        img.save(folder / f"{i:05d}.png")
+
+
+def _command(scans: Path, out: Path, options: list[str]) -> list[str]:
+    from benchmarks.load import forensics_command
+
+    return [*forensics_command(), "score", str(scans), "--format", "csv", "--output", str(out), "--quiet", *options]
+
+
+def _rows(path: Path) -> int:
+    with path.open(newline="") as f:
+        return sum(1 for _ in csv.DictReader(f))
+
+
+def end_to_end(small: Path, full: Path, n_small: int, n: int, options: list[str], tmp: Path) -> dict:
+    runs = {}
+    for label, folder, k in (("small", small, n_small), ("full", full, n)):
+        out = tmp / f"{label}.csv"
+        r = run_sampled(_command(folder, out, options), interval=0.5)
+        if r["returncode"] not in (0,):
+            raise RuntimeError(f"forensics score {' '.join(options)} exited {r['returncode']}: {r['stderr_tail']}")
+        assert _rows(out) == k, (out, k)
+        runs[label] = r
+    t_small, t_full = runs["small"]["seconds"], runs["full"]["seconds"]
+    marginal = (n - n_small) / max(t_full - t_small, 1e-9)
+    return {"options": " ".join(options) or "(defaults)", "n": n, "seconds": round(t_full, 2),
+            "scans_per_second": round(n / t_full, 2), "marginal_scans_per_second": round(marginal, 2),
+            "startup_seconds": round(max(t_small - n_small / marginal, 0.0), 2),
+            "peak_rss_mb": round(runs["full"]["peak_rss_mb"], 1)}
+
+
+def _model_worker(args) -> float:
+    frames, stability, bundle_path = args
+    from detectors.bundle import load_bundle
+    from detectors.score import score_images
+    from forensics.threads import worker_init
+
+    worker_init()
+    bundle = load_bundle(bundle_path)
+    score_images(frames[:8], bundle, stability)  # warm-up
+    t = time.perf_counter()
+    for start in range(0, len(frames), 256):
+        score_images(frames[start : start + 256], bundle, stability)
+    return time.perf_counter() - t
+
+
+def models_only(frames: np.ndarray, stability: bool, workers: int) -> dict:
+    """The model calls of scoring on in-memory frames, split over ``workers`` processes; the
+    time of the slowest (they run side by side)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from detectors.bundle import DEFAULT_BUNDLE
+
+    parts = np.array_split(frames, workers)
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        seconds = max(pool.map(_model_worker, [(p, stability, str(DEFAULT_BUNDLE)) for p in parts]))
+    return {"stability": stability, "workers": workers, "n": len(frames), "seconds": round(seconds, 2),
+            "scans_per_second": round(len(frames) / seconds, 2)}
+
+
+def run(quick: bool, out_dir: Path, seed: int = 0, n: int | None = None) -> dict:
+    """Time scoring at every configuration above. The seed is unused (scoring draws no random
+    numbers) but recorded."""
+    from detectors.engine import default_workers
+    from forensics.preprocess import preprocess_file
+
+    started = time.perf_counter()
+    n = n or (QUICK_N if quick else FULL_N)
+    n_small = max(n // 4, 4)
+    cores = default_workers()
+    tmp = Path(tempfile.mkdtemp(prefix="forensics-throughput-"))
+    try:
+        write_mixed_scans(tmp / "small", n_small)
+        write_mixed_scans(tmp / "full", n)
+        configs = [[], ["--workers", "1"], ["--no-stability"], ["--no-stability", "--workers", "1"]]
+        if quick:  # a smoke test of the measurement, not a result: the two default rows only
+            configs = [[], ["--no-stability"]]
+        try:
+            import ray  # noqa: F401
+
+            if not quick:
+                configs += [["--no-stability", "--engine", "ray"]]
+        except ImportError:
+            log("throughput: Ray not installed; no Ray row")
+        rows = []
+        for options in configs:
+            log(f"throughput: forensics score {' '.join(options) or '(defaults)'} on {n} scans")
+            rows.append(end_to_end(tmp / "small", tmp / "full", n_small, n, options, tmp))
+            log(f"throughput: {rows[-1]['marginal_scans_per_second']} scans/s marginal")
+        frames = np.stack([preprocess_file(p) for p in sorted((tmp / "full").glob("*.png"))])
+        models = [models_only(frames, stability, cores) for stability in (True, False)]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    best = {m["stability"]: m["scans_per_second"] for m in models}
+    for r in rows:
+        stability = "--no-stability" not in r["options"]
+        r["ratio_to_models"] = round(best[stability] / r["marginal_scans_per_second"], 2)
+    result = {"benchmark": NAME, "quick": quick, "seed": seed, "n": n, "n_small": n_small, "cores": cores,
+              "scan_sizes_px": list(SIZES), "end_to_end": rows, "models_only": models, "target_scans_per_second": 300,
+              "target_ratio": 1.3, "wall_seconds": round(time.perf_counter() - started, 1), "machine": machine_info()}
+    write_result(out_dir, NAME, result)
+    return result
+
+
+def markdown(result: dict) -> str:
+    r = result
+    lines = [f"`forensics score DIR --format csv --output OUT.csv` on {r['n']:,} PNG scans of mixed size "
+             f"({'/'.join(map(str, r['scan_sizes_px']))} px), {r['cores']} cores; marginal = scans/s between a run on "
+             f"{r['n_small']} scans and one on {r['n']:,} (start-up left out){'; quick mode' if r['quick'] else ''}. "
+             f"Target: {r['target_scans_per_second']} scans/s with default options, within "
+             f"{r['target_ratio']}x of the models' own time.",
+             "",
+             "| options | scans/s marginal | scans/s overall | start-up s | x the models' time | peak RSS MB (all processes) |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for e in r["end_to_end"]:
+        lines.append(f"| `{e['options']}` | {e['marginal_scans_per_second']:.1f} | {e['scans_per_second']:.1f} | "
+                     f"{e['startup_seconds']:.1f} | {e['ratio_to_models']:.2f} | {e['peak_rss_mb']:.0f} |")
+    lines += ["", "| models only (score_images on in-memory frames, one process per core) | scans/s |", "|---|---:|"]
+    for m in r["models_only"]:
+        lines.append(f"| stability {'on' if m['stability'] else 'off'}, {m['workers']} processes | "
+                     f"{m['scans_per_second']:.1f} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main(run, markdown, __doc__, options=((("--n",), {"type": int, "help": f"scans (default {FULL_N})"}),))
