@@ -130,9 +130,13 @@ def _pooled(items, bundle, batch_size, stability, thresholds, workers) -> Iterab
             pending.append(pool.submit(_worker_slab, (slab, stability, thresholds)))
             if len(pending) >= 2 * workers:
                 break
-        while pending:
-            done = pending.popleft().result()
-            nxt = next(todo, None)
-            if nxt is not None:
-                pending.append(pool.submit(_worker_slab, (nxt, stability, thresholds)))
-            yield done
+        try:
+            while pending:
+                done = pending.popleft().result()
+                nxt = next(todo, None)
+                if nxt is not None:
+                    pending.append(pool.submit(_worker_slab, (nxt, stability, thresholds)))
+                yield done
+        finally:  # stopped early (Ctrl-C, a write error): do not score what nobody will read
+            for future in pending:
+                future.cancel()
