@@ -83,7 +83,8 @@ def report(
                            stability=stability, command=command_line(), signals=ALL_SIGNALS)
         items = expand_inputs(scans)
     try:
-        with progress_bar(len(records) if from_records is not None else len(items), quiet) as advance:
+        # Rendering records read back scores nothing, so there is no progress to show.
+        with progress_bar(0 if from_records is not None else len(items), quiet) as advance:
             if from_records is None:
                 records = scorer(engine, workers)(items, bundle, batch_size=batch_size, stability=stability,
                                                   thresholds=limits, progress=advance)
