@@ -7,6 +7,7 @@
     BUNDLE/font_cnn/model.pt     the FontCNN, the same network trained on font forgeries
     BUNDLE/combiner.json         the fitted combiner: scaler, logistic regression, Platt map
     BUNDLE/human_reference.json  each signal's distribution on human calibration images
+    BUNDLE/stability.json        how far a re-scan moved p_machine on calibration images
     BUNDLE/ablation.json, ablation.md   held-out metrics of every signal and the ensemble
     BUNDLE/manifest.json         SHA-256 of every file, training commands, data checksums, metrics
 
@@ -38,11 +39,13 @@ CNN_NAMES = ("cnn", "font_cnn")  # the detector's own CNNs, trained by calibrati
 BUNDLE_MODELS = (*MODEL_NAMES, *CNN_NAMES)
 COMBINER_FILE = "combiner.json"
 REFERENCE_FILE = "human_reference.json"
+STABILITY_FILE = "stability.json"
 ABLATION_FILES = ("ablation.json", "ablation.md")
 MANIFEST_FILE = "manifest.json"
 BUNDLE_KIND = "forensics/detector-bundle"
 COMBINER_FORMAT = "forensics-combiner-v1"
 REFERENCE_FORMAT = "forensics-human-reference-v1"
+STABILITY_FORMAT = "forensics-stability-v1"
 DEFAULT_BUNDLE = Path(__file__).parent / "bundle"
 Z_CLIP = 20.0  # standardised signals are clipped here: one absurd value must not give inf/nan
 
@@ -201,6 +204,49 @@ class HumanReference:
         return cls(q, counts)
 
 
+# --------------------------------------------------------------------------- stability bound
+
+
+def logit(p) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-15, 1 - 1e-15)
+    return np.log(p) - np.log1p(-p)
+
+
+@dataclass
+class StabilityBound:
+    """How far a re-scan (detectors.printscan.rescans) moved p_machine on calibration images, in
+    logits: ``logit_bound`` is a high quantile of max over re-scans |logit p' - logit p|. A
+    machine or human verdict farther than that from its threshold is not re-scanned under
+    Stability.near; ``info`` says how the bound was measured and what it missed on held-out images."""
+
+    logit_bound: float
+    info: dict = field(default_factory=dict)
+
+    def could_flip(self, p: np.ndarray, t_machine: float, t_human: float) -> np.ndarray:
+        """Boolean [B]: a re-scan could change this verdict (within the bound of a threshold)."""
+        z = logit(p)
+        machine, human = p >= t_machine, p <= t_human
+        return ((machine & (z - logit(t_machine) < self.logit_bound))
+                | (human & (logit(t_human) - z < self.logit_bound)))
+
+    def to_json(self) -> str:
+        return json.dumps({"format": STABILITY_FORMAT, "logit_bound": float(self.logit_bound), "info": self.info},
+                          indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, source: str = STABILITY_FILE) -> "StabilityBound":
+        try:
+            d = json.loads(text)
+            if d.get("format") != STABILITY_FORMAT:
+                raise ValueError(f"format is {d.get('format')!r}, expected {STABILITY_FORMAT!r}")
+            bound = float(d["logit_bound"])
+            if not math.isfinite(bound) or bound < 0:
+                raise ValueError(f"logit_bound must be a finite number >= 0, got {bound}")
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise CheckpointError(f"{source}: not a valid stability bound ({type(exc).__name__}: {exc})") from None
+        return cls(bound, dict(d.get("info") or {}))
+
+
 # --------------------------------------------------------------------------- loading
 
 
@@ -212,6 +258,7 @@ class Bundle:
     reference: HumanReference
     manifest: dict
     reader: Any  # detectors.reader.FeatureNet: the package's digit reader, not part of the bundle
+    stability: StabilityBound | None = None  # None (older bundles): Stability.near re-scans every verdict
 
 
 def load_models(folder: str | Path, device: str = "cpu") -> DetectorModels:
@@ -255,11 +302,13 @@ def load_bundle(path: str | Path | None = None, device: str = "cpu") -> Bundle:
     missing = sorted(set(ALL_SIGNALS) - set(reference.quantiles))
     if missing:
         raise CheckpointError(f"{path / REFERENCE_FILE}: no reference for signals {missing}")
+    stability = (StabilityBound.from_json(_read(path / STABILITY_FILE), str(path / STABILITY_FILE))
+                 if STABILITY_FILE in listed else None)
     from .reader import load_reader
 
     # The digit reader ships with the package, not in a bundle: it reads digits and knows nothing
     # of machines, so every bundle, shipped or calibrated, uses the same one.
-    return Bundle(path, load_models(path, device), combiner, reference, manifest, load_reader())
+    return Bundle(path, load_models(path, device), combiner, reference, manifest, load_reader(), stability)
 
 
 def generator_dir(name: str, path: str | Path | None = None) -> Path:
@@ -345,9 +394,10 @@ def _caught(per_source: Any, skip: str = "") -> dict[str, float]:
 
 
 def write_bundle(out: str | Path, run_dir: str | Path, cnns: dict, combiner: Combiner, reference: HumanReference,
-                 ablation_json: str, ablation_md: str, **info: Any) -> Path:
-    """Copy the run's models into OUT, save the CNNs (``cnns[name]`` for each of CNN_NAMES)
-    beside them and write the bundle's files, the manifest last.
+                 ablation_json: str, ablation_md: str, stability: StabilityBound | None = None, **info: Any) -> Path:
+    """Copy the run's models into OUT, save the CNNs (``cnns[name]`` for each of CNN_NAMES: a
+    model, or the path of a model.pt to copy as it is) beside them and write the bundle's files,
+    the manifest last.
 
     The old manifest goes first, so a bundle interrupted half-way fails to load with
     "no manifest" instead of mixing old and new files.
@@ -361,17 +411,22 @@ def write_bundle(out: str | Path, run_dir: str | Path, cnns: dict, combiner: Com
     for name in BUNDLE_MODELS:
         target = out / name / "model.pt"
         target.parent.mkdir(parents=True, exist_ok=True)
-        if name in CNN_NAMES:
-            save_cnn(cnns[name], target)
-        else:
+        source = cnns[name] if name in CNN_NAMES else run_dir / name / "model.pt"
+        if isinstance(source, Path):
             tmp = target.with_name(".model.pt.tmp")
-            shutil.copyfile(run_dir / name / "model.pt", tmp)
+            shutil.copyfile(source, tmp)
             tmp.replace(target)
+        else:
+            save_cnn(source, target)
         model_files[f"{name}/model.pt"] = {"sha256": sha256_file(target), "bytes": target.stat().st_size}
     atomic_write_text(out / COMBINER_FILE, combiner.to_json())
     atomic_write_text(out / REFERENCE_FILE, reference.to_json())
     atomic_write_text(out / ABLATION_FILES[0], ablation_json)
     atomic_write_text(out / ABLATION_FILES[1], ablation_md)
     files = [out / COMBINER_FILE, out / REFERENCE_FILE, *(out / f for f in ABLATION_FILES)]
+    (out / STABILITY_FILE).unlink(missing_ok=True)
+    if stability is not None:
+        atomic_write_text(out / STABILITY_FILE, stability.to_json())
+        files.append(out / STABILITY_FILE)
     write_manifest(out / MANIFEST_FILE, files, kind=BUNDLE_KIND, model_files=model_files, **info)
     return out

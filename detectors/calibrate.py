@@ -47,8 +47,10 @@ from forensics.threads import worker_init
 from . import printscan
 from .fonts import font_forgeries
 from .cnn import CNNConfig, ScanCNN, train_cnn
-from .bundle import MODEL_NAMES, Combiner, HumanReference, load_models, write_bundle
-from .signals import ALL_SIGNALS, REQUIRED_SIGNALS, DetectorModels, as_batch, chunked, compute_signals, either_logit
+from .bundle import (CNN_NAMES, MODEL_NAMES, Combiner, HumanReference, StabilityBound, describe_bundle, load_bundle,
+                     load_models, logit, write_bundle)
+from .signals import (ALL_SIGNALS, FAST_SIGNALS, REQUIRED_SIGNALS, DetectorModels, as_batch, chunked, compute_signals,
+                      either_logit)
 
 GENERATORS = MODEL_NAMES  # the trained generators
 FORGERIES = ("font",)  # machine sources that need no trained model
@@ -57,8 +59,13 @@ SOURCES = ("human", *MACHINE_SOURCES)
 CONDITIONS = ("clean", "printscan")
 LR_C = 1.0  # L2 strength of the logistic regression; the inputs are standardised
 CV_FOLDS = 5
-EXTRA_SIGNALS_MIN_GAIN = 0.01  # extras must cut cross-validated log-loss by 1% to be kept
+EXTRA_SIGNALS_MIN_GAIN = 0.01  # the PixelCNN's signals must cut cross-validated log-loss by 1% to be kept
 MAX_FPR = 0.01
+# Signal sets a combiner can be fitted on. "required" is the original design (both
+# discriminators and the PixelCNN likelihood); "fast" leaves out the PixelCNN signals, whose
+# 10 class forwards cost several times every other model together; "all" is every signal.
+SIGNAL_SETS = {"required": REQUIRED_SIGNALS, "fast": FAST_SIGNALS, "all": ALL_SIGNALS}
+STABILITY_QUANTILE = 0.999  # of the fit half's largest re-scan move: the bound Stability.near uses
 
 # Calibration draws its human images from the first half of the MNIST test split only; the
 # second half (test[5000:]) is never seen by the generators or the combiner, so tests and
@@ -189,18 +196,63 @@ def build_calibration_set(models: DetectorModels, human: np.ndarray, per_generat
                           np.array(group, dtype=np.int64), dropped)
 
 
-def signal_table(images: np.ndarray, models: DetectorModels, batch: int = 256,
-                 progress: Progress | None = None) -> dict[str, np.ndarray]:
+def signal_table(images: np.ndarray, models: DetectorModels, batch: int = 256, progress: Progress | None = None,
+                 names=ALL_SIGNALS, what: str = "signals") -> dict[str, np.ndarray]:
     """compute_signals over many frames in batches; scalar signals only."""
-    task = progress.add_task("signals", total=len(images)) if progress else None
-    parts: dict[str, list] = {name: [] for name in ALL_SIGNALS}
+    task = progress.add_task(what, total=len(images)) if progress else None
+    parts: dict[str, list] = {name: [] for name in names}
     for start in range(0, len(images), batch):
-        sig = compute_signals(images[start : start + batch], models)
-        for name in ALL_SIGNALS:
+        sig = compute_signals(images[start : start + batch], models, names)
+        for name in names:
             parts[name].append(sig[name])
         if progress:
             progress.advance(task, min(batch, len(images) - start))
     return {name: np.concatenate(v) if v else np.zeros(0) for name, v in parts.items()}
+
+
+def rescan_chunk(frames: np.ndarray) -> np.ndarray:
+    """printscan.rescans of each frame: uint8 [n, R, 28, 28]."""
+    return np.stack([np.stack(printscan.rescans(f)) for f in frames]).astype(np.uint8)
+
+
+def measure_stability(cal: CalibrationSet, p: np.ndarray, models: DetectorModels, combiner: Combiner,
+                      fit: np.ndarray, batch: int = 256, progress: Progress | None = None,
+                      workers: int = 1) -> StabilityBound:
+    """How far the fixed re-scans move p_machine (in logits), from every calibration image.
+
+    The bound is the STABILITY_QUANTILE of the largest move per image on the fit half; the
+    held-out half says what Stability.near does with it at the default thresholds: the share
+    of scans it re-scans, and the verdicts a full re-scan would have flipped that it skipped."""
+    from .score import Thresholds
+
+    chunks = [cal.images[i : i + PREP_CHUNK] for i in range(0, len(cal.images), PREP_CHUNK)]
+    rescanned = np.concatenate(list(_map(rescan_chunk, chunks, workers)))  # [N, R, 28, 28]
+    r = rescanned.shape[1]
+    sig = signal_table(rescanned.reshape(-1, *rescanned.shape[2:]), models, batch, progress, combiner.signals,
+                       "re-scans")
+    p_re = combiner.predict_proba(combiner.matrix(sig)).reshape(-1, r)
+    move = np.abs(logit(p_re) - logit(p)[:, None]).max(axis=1)
+    bound = StabilityBound(float(np.quantile(move[fit], STABILITY_QUANTILE)))
+    t = Thresholds()
+    flips = (t.verdict(p_re) != t.verdict(p)[:, None]).any(axis=1)
+    checked = bound.could_flip(p, t.t_machine, t.t_human)
+    held = ~fit
+    y = cal.is_machine
+
+    def outcome(rows: np.ndarray) -> dict:
+        n = int(rows.sum())
+        missed = int((flips & ~checked & rows).sum())
+        return {"rows": n, "re_scanned_share": float(checked[rows].mean()) if n else None,
+                "flipped_by_a_rescan": int((flips & rows).sum()), "flips_missed": missed,
+                "flips_missed_share": missed / n if n else None}
+
+    bound.info = {
+        "quantile": STABILITY_QUANTILE, "fit_rows": int(fit.sum()), "rescans": list(printscan.RESCANS),
+        "largest_move_fit": float(move[fit].max()), "median_move_fit": float(np.median(move[fit])),
+        "thresholds": t.to_dict(), "combiner_signals": list(combiner.signals),
+        "heldout": {"all": outcome(held), "human": outcome(held & (y == 0)), "machine": outcome(held & (y == 1))},
+    }
+    return bound
 
 
 def split_fit(cal: CalibrationSet, seed: int = 0, fraction: float = 0.5) -> np.ndarray:
@@ -270,14 +322,22 @@ def fit_combiner(signals: dict[str, np.ndarray], y: np.ndarray, groups: np.ndarr
                     float(platt.coef_[0, 0]), float(platt.intercept_[0]), dict(info or {}))
 
 
-def choose_signals(signals: dict[str, np.ndarray], y: np.ndarray, groups: np.ndarray) -> tuple[str, dict]:
-    """"required" or "all": the extras are kept only if they cut cross-validated log-loss."""
+def choose_signals(signals: dict[str, np.ndarray], y: np.ndarray, groups: np.ndarray,
+                   forced: str = "auto") -> tuple[str, dict]:
+    """"fast", or "all" if the PixelCNN's signals cut cross-validated log-loss by
+    EXTRA_SIGNALS_MIN_GAIN (they cost several times every other model); or the set ``forced``."""
     losses = {}
-    for key, names in (("required", REQUIRED_SIGNALS), ("all", ALL_SIGNALS)):
+    for key, names in SIGNAL_SETS.items():
         x = np.stack([signals[n] for n in names], axis=1)
         losses[key] = _log_loss(y, _oof_decision(x, y, groups))
-    chosen = "all" if losses["all"] < losses["required"] * (1 - EXTRA_SIGNALS_MIN_GAIN) else "required"
-    return chosen, {"cv_log_loss": losses, "min_relative_gain": EXTRA_SIGNALS_MIN_GAIN, "chosen": chosen}
+    if forced != "auto":
+        if forced not in SIGNAL_SETS:
+            raise ForensicsError(f"unknown signal set {forced!r}; choose auto or one of {', '.join(SIGNAL_SETS)}")
+        chosen = forced
+    else:
+        chosen = "all" if losses["all"] < losses["fast"] * (1 - EXTRA_SIGNALS_MIN_GAIN) else "fast"
+    return chosen, {"cv_log_loss": losses, "min_relative_gain": EXTRA_SIGNALS_MIN_GAIN, "chosen": chosen,
+                    "rule": "forced" if forced != "auto" else "fast unless all cuts the log-loss by the gain"}
 
 
 # --------------------------------------------------------------------------- metrics
@@ -312,14 +372,19 @@ def direction(y: np.ndarray, values: np.ndarray) -> float:
 
 
 def ablation(sig: dict[str, np.ndarray], cal: CalibrationSet, fit: np.ndarray, combiners: dict[str, Combiner],
-             chosen: str, selection: dict, logo_signals: dict[str, dict[str, np.ndarray]] | None = None) -> dict:
+             chosen: str, selection: dict, logo_signals: dict[str, dict[str, np.ndarray]] | None = None,
+             carried: dict | None = None) -> dict:
     """Held-out metrics of each signal alone and of each ensemble, over all generators and per
-    generator; leave-one-generator-out for the chosen ensemble; both conditions separately.
+    generator; leave-one-generator-out for the chosen ensemble; both conditions separately;
+    how many verdicts each signal set changes against the chosen one.
 
     ``logo_signals[g]`` replaces signals for the generator-g-left-out rows (the cnn_logit of
     a ScanCNN trained without g); those signals are also reported alone there, unless constant
-    (a model left out entirely)."""
+    (a model left out entirely). A source without an entry cannot be left out honestly (its
+    ScanCNN saw it): its rows come from ``carried`` ({"from": label, "leave_one_generator_out":
+    {...}, "leave_one_generator_out_alone": {...}}, an earlier bundle's measurement), marked so."""
     logo_signals = logo_signals or {}
+    carried = carried or {}
     y = cal.is_machine
     held = ~fit
     directions = {n: direction(y[fit], sig[n][fit]) for n in ALL_SIGNALS}
@@ -335,8 +400,18 @@ def ablation(sig: dict[str, np.ndarray], cal: CalibrationSet, fit: np.ndarray, c
     names = combiners[chosen].signals
     logo = {}
     logo_alone = {}
+    logo_from = {}
     for g in [g for g in MACHINE_SOURCES if (cal.source == g).any()]:
-        sig_g = {**sig, **logo_signals.get(g, {})}
+        if g not in logo_signals:
+            if g in carried.get("leave_one_generator_out", {}):
+                logo[g] = carried["leave_one_generator_out"][g]
+                logo_from[g] = carried["from"]
+                for n, per_g in carried.get("leave_one_generator_out_alone", {}).items():
+                    if g in per_g:
+                        logo_alone.setdefault(n, {})[g] = per_g[g]
+            continue
+        logo_from[g] = "measured"
+        sig_g = {**sig, **logo_signals[g]}
         train = fit & (cal.source != g)
         comb = fit_combiner({n: sig_g[n][train] for n in names}, y[train], cal.group[train], names)
         test = held & np.isin(cal.source, ["human", g])
@@ -360,7 +435,28 @@ def ablation(sig: dict[str, np.ndarray], cal: CalibrationSet, fit: np.ndarray, c
         "heldout_by_condition": by_condition,
         "leave_one_generator_out": logo,
         "leave_one_generator_out_alone": logo_alone,
+        "leave_one_generator_out_from": logo_from,
+        "verdict_changes": verdict_changes(scores, chosen, list(combiners), held, y),
     }
+
+
+def verdict_changes(scores: dict[str, np.ndarray], chosen: str, keys: list[str], held: np.ndarray,
+                    y: np.ndarray) -> dict:
+    """Held-out rows whose verdict (default thresholds, no re-scans) differs between each
+    ensemble and the chosen one, and each ensemble's false-machine and caught rates: what a
+    signal set adds is the verdicts it changes, not only its AUROC."""
+    from .score import Thresholds
+
+    t = Thresholds()
+    base = t.verdict(scores[f"ensemble_{chosen}"][held])
+    out = {}
+    for key in keys:
+        v = t.verdict(scores[f"ensemble_{key}"][held])
+        out[key] = {"rows": int(held.sum()), "changed": int((v != base).sum()),
+                    "changed_share": float((v != base).mean()),
+                    "human_called_machine": float((v[y[held] == 0] == "machine").mean()),
+                    "machine_called_machine": float((v[y[held] == 1] == "machine").mean())}
+    return out
 
 
 def ablation_markdown(ab: dict) -> str:
@@ -380,10 +476,20 @@ def ablation_markdown(ab: dict) -> str:
             cells = [_fmt(ab["heldout"][s][row][key]) for s in subsets]
             lines.append(f"| {row} | {'' if d is None else ('+' if d > 0 else '-')} | " + " | ".join(cells) + " |")
         lines.append("")
+    changes = ab.get("verdict_changes") or {}
+    if changes:
+        lines += [f"## Verdicts against the chosen ensemble ({ab['selected']}), held-out half, default thresholds", "",
+                  "| ensemble | verdicts changed | human called machine | machine called machine |", "|---|---|---|---|"]
+        for key, c in changes.items():
+            lines.append(f"| {key} | {c['changed']} of {c['rows']} ({100 * c['changed_share']:.2f}%) | "
+                         f"{100 * c['human_called_machine']:.2f}% | {100 * c['machine_called_machine']:.2f}% |")
+        lines.append("")
+    origin = ab.get("leave_one_generator_out_from") or {}
     lines += ["## Leave one machine source out (chosen ensemble and ScanCNN fitted without it)", "",
-              "| held-out source | AUROC | AP | TPR at 1% FPR |", "|---|---|---|---|"]
+              "| held-out source | AUROC | AP | TPR at 1% FPR | measured |", "|---|---|---|---|---|"]
     for g, m in ab["leave_one_generator_out"].items():
-        lines.append(f"| {g} | {_fmt(m['auroc'])} | {_fmt(m['average_precision'])} | {_fmt(m['tpr_at_1pct_fpr'])} |")
+        lines.append(f"| {g} | {_fmt(m['auroc'])} | {_fmt(m['average_precision'])} | {_fmt(m['tpr_at_1pct_fpr'])} "
+                     f"| {origin.get(g, 'measured')} |")
     for n, per_g in ab.get("leave_one_generator_out_alone", {}).items():
         lines += ["", f"{n} alone, from a model trained without the held-out source:", "",
                   "| held-out source | AUROC | AP | TPR at 1% FPR |", "|---|---|---|---|"]
@@ -394,6 +500,16 @@ def ablation_markdown(ab: dict) -> str:
     for c, m in ab["heldout_by_condition"].items():
         lines.append(f"| {c} | {_fmt(m['auroc'])} | {_fmt(m['average_precision'])} | {_fmt(m['tpr_at_1pct_fpr'])} "
                      f"| {m['n_human']} | {m['n_machine']} |")
+    st = ab.get("stability")
+    if st:
+        lines += ["", "## Re-scan bound (Stability.near)", "",
+                  f"Largest move of p_machine under the {len(st['rescans'])} re-scans, in logits, fit half: median "
+                  f"{st['median_move_fit']:.3f}, {100 * st['quantile']:g}th percentile **{st['logit_bound']:.3f}** "
+                  f"(the bound), largest {st['largest_move_fit']:.3f}. Held-out half, default thresholds:", "",
+                  "| rows | re-scanned | flipped by a re-scan | flips the bound skipped |", "|---|---|---|---|"]
+        for key, o in st["heldout"].items():
+            lines.append(f"| {key} ({o['rows']}) | {100 * (o['re_scanned_share'] or 0):.1f}% | "
+                         f"{o['flipped_by_a_rescan']} | {o['flips_missed']} |")
     dropped = ", ".join(f"{k} {v}" for k, v in ab["dropped_no_ink"].items() if v) or "none"
     lines += ["", "Counts: " + ", ".join(f"{k} {v}" for k, v in ab["counts"].items()),
               "", f"Dropped (no ink after preprocessing): {dropped}", ""]
@@ -478,46 +594,85 @@ def train_cnns(models: DetectorModels, human: np.ndarray, per_generator: int, cf
                   "dropped_no_ink": train_set.dropped, "runs": logs}
 
 
-def calibrate(run_dir: str | Path, out_dir: str | Path, per_generator: int = 2000, seed: int = 0,
+def _reused(bundle_dir: Path, device: str) -> tuple[DetectorModels, dict, dict, dict, dict]:
+    """A bundle's models (verified), its generators' training records, its CNNs' record and the
+    leave-one-out rows its own ablation measured, for calibrate(cnns_from=...)."""
+    bundle = load_bundle(bundle_dir, device)
+    desc = describe_bundle(bundle)
+    label = f"bundle {desc['id']} ({desc['created']})"
+    manifest = bundle.manifest
+    try:
+        old = json.loads((bundle_dir / "ablation.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{bundle_dir / 'ablation.json'}: unreadable ({exc})") from None
+    carried = {"from": f"carried from {label}: the ScanCNNs trained without each source are not in a bundle",
+               "leave_one_generator_out": {g: m for g, m in (old.get("leave_one_generator_out") or {}).items()
+                                           if g in GENERATORS},
+               "leave_one_generator_out_alone": old.get("leave_one_generator_out_alone") or {}}
+    cnn_info = {"reused_from": {"path": str(bundle_dir), "id": desc["id"], "created": desc["created"],
+                                "command": manifest.get("command")}, **(manifest.get("scan_cnn") or {})}
+    return bundle.models, dict(manifest.get("training") or {}), cnn_info, carried, manifest
+
+
+def calibrate(run_dir: str | Path | None, out_dir: str | Path, per_generator: int = 2000, seed: int = 0,
               data_dir: str | None = None, device: str = "cpu", sample_batch: int = 100, signal_batch: int = 256,
               console: Console | None = None, command: str | None = None, cnn_per_generator: int = 3000,
-              cnn_config: CNNConfig = CNNConfig(), workers: int = 1) -> dict:
+              cnn_config: CNNConfig = CNNConfig(), workers: int = 1, signals: str = "auto",
+              cnns_from: str | Path | None = None) -> dict:
     """Train the ScanCNN, build the calibration set from RUN_DIR's models, fit the combiner,
-    write the bundle to OUT_DIR.
+    measure the re-scan bound, write the bundle to OUT_DIR.
+
+    With ``cnns_from`` (a bundle) the generators and both CNNs are that bundle's, as they are
+    (checksums verified, files copied unchanged) and no CNN is trained: the combiner, the
+    human reference and the stability bound are fitted again on a fresh calibration set. The
+    leave-one-generator-out rows then cannot be measured (the ScanCNN saw every generator) and
+    are carried from that bundle's ablation, marked so; fonts are still left out honestly.
 
     Returns the ablation dict (also written as OUT_DIR/ablation.json and ablation.md).
     """
     if per_generator < 10 or cnn_per_generator < 10:
         raise ForensicsError("--per-generator and --cnn-per-generator must be at least 10 (the combiner needs both "
                              "halves of each source, the CNN some of each)")
-    run_dir, out_dir = Path(run_dir), Path(out_dir)
-    training = _run_info(run_dir)
+    if (run_dir is None) == (cnns_from is None):
+        raise ForensicsError("give a run folder to calibrate from (--run), or a bundle to reuse (--cnns-from)")
+    out_dir = Path(out_dir)
+    torch.manual_seed(seed)
+    if cnns_from is not None:
+        run_dir = Path(cnns_from)
+        models, training, cnn_info, carried, _ = _reused(run_dir, device)
+    else:
+        run_dir = Path(run_dir)
+        training, carried = _run_info(run_dir), {}
+        models = load_models(run_dir, device)
     dataset = str((training["pixelcnn"].get("data") or {}).get("dataset") or "mnist").lower()
     if dataset not in BUILTIN:
         raise ForensicsError(f"the PixelCNN was trained on {dataset!r}; calibration needs a built-in data set's "
                              f"test split ({', '.join(BUILTIN)}) as the human images")
-    torch.manual_seed(seed)
-    models = load_models(run_dir, device)
     test = load_dataset(dataset, train=False, data_dir=data_dir, download=False)
-    train_split = load_dataset(dataset, train=True, data_dir=data_dir, download=False)
     rng = np.random.default_rng(seed)
     pool = min(len(test), HUMAN_POOL)
     n_human = min(pool, len(MACHINE_SOURCES) * per_generator)  # as many human as machine images
     human = test.images[np.sort(rng.choice(pool, n_human, replace=False)), 0].numpy()
-    cnn_human = train_split.images[_human_rows(len(train_split), len(GENERATORS) * cnn_per_generator, rng), 0].numpy()
 
     with _progress(console) as progress:
-        cnns, cnn_info = train_cnns(models, cnn_human, cnn_per_generator, cnn_config, seed, sample_batch, progress,
-                                    workers)
+        if cnns_from is None:
+            train_split = load_dataset(dataset, train=True, data_dir=data_dir, download=False)
+            cnn_human = train_split.images[_human_rows(len(train_split), len(GENERATORS) * cnn_per_generator, rng),
+                                           0].numpy()
+            cnns, cnn_info = train_cnns(models, cnn_human, cnn_per_generator, cnn_config, seed, sample_batch,
+                                        progress, workers)
+            shipped = {"cnn": cnns["all"], "font_cnn": cnns["font"]}  # bundle file name (and models field) -> CNN
+            for name, cnn in shipped.items():  # from here on the models are the bundle's, as scoring will see them
+                setattr(models, name, cnn.to(models.device))
+        else:
+            cnns, shipped = {}, {name: run_dir / name / "model.pt" for name in CNN_NAMES}  # copied unchanged
         cal = build_calibration_set(models, human, per_generator, seed, sample_batch, progress, workers)
-        shipped = {"cnn": cnns["all"], "font_cnn": cnns["font"]}  # bundle file name (and models field) -> CNN
-        for name, cnn in shipped.items():  # from here on the models are the bundle's, as scoring will see them
-            setattr(models, name, cnn.to(models.device))
         sig = signal_table(cal.images, models, signal_batch, progress)
     logo_signals = {}
     for g in GENERATORS:
-        cnn_g = _cnn_logits(cnns[g], cal.images, models.device)
-        logo_signals[g] = {"cnn_logit": cnn_g, "either_cnn_logit": either_logit(cnn_g, sig["font_logit"])}
+        if g in cnns:
+            cnn_g = _cnn_logits(cnns[g], cal.images, models.device)
+            logo_signals[g] = {"cnn_logit": cnn_g, "either_cnn_logit": either_logit(cnn_g, sig["font_logit"])}
     # Fonts left out: no FontCNN at all (a constant signal carries nothing, and "either" is
     # the ScanCNN alone, which never trained on fonts).
     logo_signals["font"] = {"font_logit": np.zeros(len(cal.images)), "cnn_logit": sig["cnn_logit"],
@@ -527,17 +682,22 @@ def calibrate(run_dir: str | Path, out_dir: str | Path, per_generator: int = 200
     fit = split_fit(cal, seed)
     y = cal.is_machine
     fit_sig = {n: v[fit] for n, v in sig.items()}
-    chosen, selection = choose_signals(fit_sig, y[fit], cal.group[fit])
+    chosen, selection = choose_signals(fit_sig, y[fit], cal.group[fit], signals)
     fit_info = {"fit_rows": int(fit.sum()), "seed": seed, "per_generator": per_generator, "prior": "balanced (50/50)"}
     combiners = {key: fit_combiner(fit_sig, y[fit], cal.group[fit], names, {**fit_info, "signal_set": key})
-                 for key, names in (("required", REQUIRED_SIGNALS), ("all", ALL_SIGNALS))}
-    ab = ablation(sig, cal, fit, combiners, chosen, selection, logo_signals)
+                 for key, names in SIGNAL_SETS.items()}
+    ab = ablation(sig, cal, fit, combiners, chosen, selection, logo_signals, carried)
+    combiner = combiners[chosen]
+    with _progress(console) as progress:
+        stability = measure_stability(cal, combiner.predict_proba(combiner.matrix(sig)), models, combiner, fit,
+                                      signal_batch, progress, workers)
+    ab["stability"] = {"logit_bound": stability.logit_bound, **stability.info}
     human_fit = fit & (cal.source == "human")
     reference = HumanReference.fit({n: sig[n][human_fit] for n in ALL_SIGNALS})
     ab_json = json.dumps(ab, indent=2) + "\n"
     heldout = ab["heldout"]
     summary = {sub: heldout[sub][f"ensemble_{chosen}"] for sub in heldout}
-    write_bundle(out_dir, run_dir, shipped, combiners[chosen], reference, ab_json, ablation_markdown(ab),
+    write_bundle(out_dir, run_dir, shipped, combiner, reference, ab_json, ablation_markdown(ab), stability,
                  command=command or " ".join(["forensics", *sys.argv[1:]]),
                  calibration={"per_generator": per_generator, "human_images": n_human, "seed": seed,
                               "font_forgeries": per_generator,
@@ -548,5 +708,7 @@ def calibrate(run_dir: str | Path, out_dir: str | Path, per_generator: int = 200
                  data={"dataset": dataset, "sha256": data_checksums(dataset, data_dir)},
                  training=training,
                  metrics={"heldout_ensemble": summary, "leave_one_generator_out": ab["leave_one_generator_out"],
-                          "selected_signals": ab["selected_signals"]})
+                          "leave_one_generator_out_from": ab["leave_one_generator_out_from"],
+                          "selected_signals": ab["selected_signals"],
+                          "stability": ab["stability"]})
     return ab

@@ -23,7 +23,7 @@ from forensics.inputs import expand_inputs
 from forensics.record import Record, error_record
 
 from .bundle import Bundle
-from .score import Thresholds, score_images
+from .score import Stability, Thresholds, score_images
 
 Item = Path | InputError  # what forensics.inputs.expand_inputs gives for each input
 Progress = Callable[[int], None]  # called with the number of inputs just finished
@@ -37,7 +37,8 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
-def score_slab(items: Sequence[Item], bundle: Bundle, stability: bool, thresholds: Thresholds) -> list[Record]:
+def score_slab(items: Sequence[Item], bundle: Bundle, stability: Stability | bool, thresholds: Thresholds,
+               all_signals: bool = False) -> list[Record]:
     """Records for a slab of inputs, in order: read and preprocess each file, score the frames
     in one call; a file that cannot be used is an error record in its place, and a model
     failure costs this slab's records, not the run."""
@@ -50,7 +51,7 @@ def score_slab(items: Sequence[Item], bundle: Bundle, stability: bool, threshold
     if good:
         try:
             scored = iter(score_images(np.stack([fr for _, fr in good]), bundle, stability, thresholds,
-                                       files=[f for f, _ in good]))
+                                       files=[f for f, _ in good], all_signals=all_signals))
         except Exception as exc:
             scored = iter([error_record(f, f"internal error while scoring ({type(exc).__name__}: {exc})")
                            for f, _ in good])
@@ -62,9 +63,9 @@ def slabs(items: Sequence[Item], size: int) -> Iterator[Sequence[Item]]:
         yield items[start : start + size]
 
 
-def score_items(items: Sequence[Item], bundle: Bundle, batch_size: int = 256, stability: bool = True,
-                thresholds: Thresholds = Thresholds(), workers: int = 1,
-                progress: Optional[Progress] = None) -> Iterator[Record]:
+def score_items(items: Sequence[Item], bundle: Bundle, batch_size: int = 256,
+                stability: Stability | bool = Stability.near, thresholds: Thresholds = Thresholds(),
+                workers: int = 1, progress: Optional[Progress] = None, all_signals: bool = False) -> Iterator[Record]:
     """One record per item, in order, scored ``batch_size`` at a time in ``workers`` processes
     (inline when one is asked for, when the inputs fill at most one slab, or on a GPU)."""
     if batch_size < 1:
@@ -72,27 +73,31 @@ def score_items(items: Sequence[Item], bundle: Bundle, batch_size: int = 256, st
     if workers < 1:
         raise ValueError("workers must be at least 1")
     inline = workers == 1 or len(items) <= batch_size or bundle.models.device.type != "cpu"
-    results = (_inline(items, bundle, batch_size, stability, thresholds) if inline
-               else _pooled(items, bundle, batch_size, stability, thresholds, workers))
+    how = (Stability.of(stability), thresholds, all_signals)
+    results = _inline(items, bundle, batch_size, how) if inline else _pooled(items, bundle, batch_size, how, workers)
     for slab in results:
         yield from slab
         if progress:
             progress(len(slab))
 
 
-def score_paths(args: list[str], bundle: Bundle, batch_size: int = 256, stability: bool = True,
-                thresholds: Thresholds = Thresholds(), workers: int = 1,
-                progress: Optional[Progress] = None) -> Iterator[Record]:
+def score_paths(args: list[str], bundle: Bundle, batch_size: int = 256,
+                stability: Stability | bool = Stability.near, thresholds: Thresholds = Thresholds(),
+                workers: int = 1, progress: Optional[Progress] = None, all_signals: bool = False) -> Iterator[Record]:
     """One record per input named by ``args`` (files, folders, globs), in input order.
 
     Streams: at most a few slabs of ``batch_size`` files are in memory at once, however many
     files there are. A file that cannot be read or has no ink becomes an error record in its place."""
-    yield from score_items(expand_inputs(args), bundle, batch_size, stability, thresholds, workers, progress)
+    yield from score_items(expand_inputs(args), bundle, batch_size, stability, thresholds, workers, progress,
+                           all_signals)
 
 
-def _inline(items, bundle, batch_size, stability, thresholds) -> Iterable[list[Record]]:
+How = tuple[Stability, Thresholds, bool]  # score_slab's options after the bundle, as one picklable value
+
+
+def _inline(items, bundle, batch_size, how: How) -> Iterable[list[Record]]:
     for slab in slabs(items, batch_size):
-        yield score_slab(slab, bundle, stability, thresholds)
+        yield score_slab(slab, bundle, *how)
 
 
 # --------------------------------------------------------------------------- worker processes
@@ -110,12 +115,12 @@ def _worker_init(bundle_path: str) -> None:
     _WORKER_BUNDLE = load_bundle(bundle_path)  # verified against its manifest, once per process
 
 
-def _worker_slab(args: tuple[Sequence[Item], bool, Thresholds]) -> list[Record]:
-    items, stability, thresholds = args
-    return score_slab(items, _WORKER_BUNDLE, stability, thresholds)
+def _worker_slab(args: tuple[Sequence[Item], How]) -> list[Record]:
+    items, how = args
+    return score_slab(items, _WORKER_BUNDLE, *how)
 
 
-def _pooled(items, bundle, batch_size, stability, thresholds, workers) -> Iterable[list[Record]]:
+def _pooled(items, bundle, batch_size, how: How, workers) -> Iterable[list[Record]]:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -127,7 +132,7 @@ def _pooled(items, bundle, batch_size, stability, thresholds, workers) -> Iterab
         todo = slabs(items, batch_size)
         # A few slabs in flight per worker keep every core busy; more would only hold memory.
         for slab in todo:
-            pending.append(pool.submit(_worker_slab, (slab, stability, thresholds)))
+            pending.append(pool.submit(_worker_slab, (slab, how)))
             if len(pending) >= 2 * workers:
                 break
         try:
@@ -135,7 +140,7 @@ def _pooled(items, bundle, batch_size, stability, thresholds, workers) -> Iterab
                 done = pending.popleft().result()
                 nxt = next(todo, None)
                 if nxt is not None:
-                    pending.append(pool.submit(_worker_slab, (nxt, stability, thresholds)))
+                    pending.append(pool.submit(_worker_slab, (nxt, how)))
                 yield done
         finally:  # stopped early (Ctrl-C, a write error): do not score what nobody will read
             for future in pending:

@@ -27,14 +27,14 @@ from forensics.record import Record
 
 from .bundle import Bundle, describe_bundle
 from .engine import Item, Progress
-from .score import Thresholds
+from .score import Stability, Thresholds
 
 
 class SlabScorer:
     """A Ray Data callable class: one bundle per actor, one slab per batch."""
 
-    def __init__(self, bundle_path: Optional[str], bundle_id: Optional[str], stability: bool,
-                 thresholds: tuple[float, float]):
+    def __init__(self, bundle_path: Optional[str], bundle_id: Optional[str], stability: str,
+                 thresholds: tuple[float, float], all_signals: bool = False):
         from forensics.threads import worker_init
 
         from .bundle import load_bundle
@@ -45,8 +45,9 @@ class SlabScorer:
         if bundle_id and found != bundle_id:
             raise ForensicsError(f"the bundle on this node ({self.bundle.path}, id {found}) is not the driver's "
                                  f"(id {bundle_id}); install the same bundle on every node")
-        self.stability = stability
+        self.stability = Stability(stability)
         self.thresholds = Thresholds(*thresholds)
+        self.all_signals = all_signals
 
     def __call__(self, batch: dict) -> dict:
         import numpy as np
@@ -54,7 +55,7 @@ class SlabScorer:
         from .engine import score_slab
 
         items = [InputError(p, e) if e else _path(p) for p, e in zip(batch["path"], batch["error"])]
-        records = score_slab(items, self.bundle, self.stability, self.thresholds)
+        records = score_slab(items, self.bundle, self.stability, self.thresholds, self.all_signals)
         return {"index": np.asarray(batch["index"]), "record": np.array([json.dumps(r) for r in records], dtype=object)}
 
 
@@ -80,9 +81,10 @@ def connect(workers: Optional[int]) -> int:
     return workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
 
 
-def score_items(items: Sequence[Item], bundle: Bundle, batch_size: int = 256, stability: bool = True,
-                thresholds: Thresholds = Thresholds(), workers: Optional[int] = None,
-                progress: Optional[Progress] = None) -> Iterator[Record]:
+def score_items(items: Sequence[Item], bundle: Bundle, batch_size: int = 256,
+                stability: Stability | bool = Stability.near, thresholds: Thresholds = Thresholds(),
+                workers: Optional[int] = None, progress: Optional[Progress] = None,
+                all_signals: bool = False) -> Iterator[Record]:
     """The records of detectors.engine.score_items, computed on Ray (same order, same values)."""
     try:
         import ray
@@ -100,7 +102,8 @@ def score_items(items: Sequence[Item], bundle: Bundle, batch_size: int = 256, st
     ds = ray.data.from_items(rows).map_batches(
         SlabScorer, batch_size=batch_size, concurrency=workers, num_cpus=1, batch_format="numpy",
         fn_constructor_kwargs={"bundle_path": None if shipped else str(bundle.path),
-                               "bundle_id": describe_bundle(bundle)["id"], "stability": stability,
+                               "bundle_id": describe_bundle(bundle)["id"],
+                               "stability": Stability.of(stability).value, "all_signals": all_signals,
                                "thresholds": (thresholds.t_machine, thresholds.t_human)})
     expected = 0
     for batch in ds.iter_batches(batch_size=batch_size, batch_format="numpy"):

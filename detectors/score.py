@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from forensics.record import RECORD_KEYS, Record  # noqa: F401  (RECORD_KEYS: re-exported)
+from forensics.record import RECORD_KEYS, Record, Stability  # noqa: F401  (RECORD_KEYS: re-exported)
 from forensics.threads import one_thread
 
 from . import printscan, signals
@@ -43,51 +43,72 @@ class Thresholds:
         return np.where(p >= self.t_machine, "machine", np.where(p <= self.t_human, "human", "uncertain"))
 
 
-def _model_signals(images, bundle: Bundle) -> dict[str, np.ndarray]:
+def _model_signals(images, bundle: Bundle, names) -> dict[str, np.ndarray]:
     """signals.compute_signals on one thread (forensics.threads), so the result never depends on the
     caller's thread count (as signals' fixed-size chunks make it independent of the batch)."""
     with one_thread():
-        return signals.compute_signals(images, bundle.models)
+        return signals.compute_signals(images, bundle.models, names)
 
 
 def p_machine(images, bundle: Bundle) -> np.ndarray:
     """Calibrated p_machine [B] for preprocessed uint8 images, nothing else."""
-    sig = _model_signals(images, bundle)
-    return bundle.combiner.predict_proba(bundle.combiner.matrix(sig))
+    comb = bundle.combiner
+    return comb.predict_proba(comb.matrix(_model_signals(images, bundle, comb.signals)))
 
 
-def score_images(images, bundle: Bundle, stability: bool = True, thresholds: Thresholds = Thresholds(),
-                 files: list[str | None] | None = None) -> list[Record]:
-    """Records for preprocessed uint8 images [B, 1, 28, 28] (or [B, 28, 28])."""
+def record_signals(bundle: Bundle, all_signals: bool = False) -> list[str]:
+    """The signals records carry: the combiner's, or every signal; in ALL_SIGNALS order."""
+    return list(ALL_SIGNALS) if all_signals else [n for n in ALL_SIGNALS if n in bundle.combiner.signals]
+
+
+def to_check(p: np.ndarray, bundle: Bundle, stability: Stability, thresholds: Thresholds) -> np.ndarray:
+    """Boolean [B]: which scans get the re-scan check (see forensics.record.Stability)."""
+    if stability is Stability.off:
+        return np.zeros(len(p), dtype=bool)
+    if stability is Stability.all or bundle.stability is None:
+        return np.ones(len(p), dtype=bool)
+    return bundle.stability.could_flip(p, thresholds.t_machine, thresholds.t_human)
+
+
+def score_images(images, bundle: Bundle, stability: Stability | bool = Stability.near,
+                 thresholds: Thresholds = Thresholds(), files: list[str | None] | None = None,
+                 all_signals: bool = False) -> list[Record]:
+    """Records for preprocessed uint8 images [B, 1, 28, 28] (or [B, 28, 28]).
+
+    The signals are the combiner's, or every signal (the PixelCNN's too, with its heatmap)
+    with ``all_signals``; p_machine is the same either way."""
+    stability = Stability.of(stability)
     x = as_batch(images).numpy()[:, 0]
     b = len(x)
     if b == 0:
         return []
-    versions = [x]
-    if stability:
-        # Every image and its re-scans go through the models in one batch.
-        rescanned = np.stack([np.stack(printscan.rescans(frame)) for frame in x])  # [B, R, 28, 28]
-        versions = [x, rescanned.reshape(-1, *x.shape[1:])]
-    frames = np.concatenate(versions).astype(np.uint8)
-    sig = _model_signals(frames, bundle)
     comb = bundle.combiner
+    names = record_signals(bundle, all_signals)
+    sig = _model_signals(x, bundle, names)
     matrix = comb.matrix(sig)
-    p_all = comb.predict_proba(matrix)
-    p = p_all[:b]
+    p = comb.predict_proba(matrix)
     verdicts = thresholds.verdict(p)
-    if stability:
-        p_re = p_all[b:].reshape(b, -1)
-        flips = (thresholds.verdict(p_re) != verdicts[:, None]).any(axis=1)
-        p_min, p_max = np.minimum(p, p_re.min(axis=1)), np.maximum(p, p_re.max(axis=1))
-        stable = ~flips
-        verdicts = np.where(flips, "uncertain", verdicts)
-    else:
-        p_min = p_max = p
-        stable = [None] * b
+    check = to_check(p, bundle, stability, thresholds)
+    p_min, p_max = p.copy(), p.copy()
+    stable: list[bool | None] = [None] * b
+    idx = np.flatnonzero(check)
+    if idx.size:
+        # Every checked image's re-scans go through the models in one batch.
+        rescanned = np.stack([np.stack(printscan.rescans(x[i])) for i in idx])  # [k, R, 28, 28]
+        r = rescanned.shape[1]
+        p_re = comb.predict_proba(comb.matrix(_model_signals(rescanned.reshape(-1, *x.shape[1:]), bundle,
+                                                             comb.signals))).reshape(-1, r)
+        flips = (thresholds.verdict(p_re) != verdicts[idx, None]).any(axis=1)
+        p_min[idx] = np.minimum(p[idx], p_re.min(axis=1))
+        p_max[idx] = np.maximum(p[idx], p_re.max(axis=1))
+        verdicts[idx] = np.where(flips, "uncertain", verdicts[idx])
+        for i, flip in zip(idx, flips):
+            stable[i] = not bool(flip)
     with one_thread():
         digits, _ = read_digits(bundle.reader, x)
-    contrib = comb.contributions(matrix[:b])
-    percentiles = {n: bundle.reference.percentile(n, sig[n][:b]) for n in ALL_SIGNALS}
+    contrib = comb.contributions(matrix)
+    percentiles = {n: bundle.reference.percentile(n, sig[n]) for n in names}
+    heatmap = sig.get("heatmap")
     files = files or [None] * b
     records = []
     for i in range(b):
@@ -99,12 +120,13 @@ def score_images(images, bundle: Bundle, stability: bool = True, thresholds: Thr
             "p_machine": float(p[i]),
             "p_machine_min": float(p_min[i]),
             "p_machine_max": float(p_max[i]),
-            "stable": None if stable[i] is None else bool(stable[i]),
+            "stable": stable[i],
+            "rescanned": None if stability is Stability.off else bool(check[i]),
             "digit": int(digits[i]),
             "signals": {n: {"value": float(sig[n][i]), "human_percentile": round(float(percentiles[n][i]), 2)}
-                        for n in ALL_SIGNALS},
+                        for n in names},
             "top_signals": _top_signals(comb.signals, contrib[i], str(verdicts[i]), float(p[i])),
-            "heatmap": np.round(sig["heatmap"][i], HEATMAP_DECIMALS).tolist(),
+            "heatmap": None if heatmap is None else np.round(heatmap[i], HEATMAP_DECIMALS).tolist(),
             "preprocessed": x[i].tolist(),
         })
     return records

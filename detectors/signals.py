@@ -29,11 +29,10 @@ The compressor is zlib rather than PNG: PNG's IDAT *is* zlib of the rows, plus ~
 of headers and an encoder-chosen row filter; raw zlib drops the constant and the
 encoder heuristics, so the figure depends on the pixels alone.
 
-Cost: the class-conditional PixelCNN runs once per class (10 forwards per chunk of
-images); the GAN discriminators and the two small CNNs once each. With the shipped
-PixelCNN (32 channels, 8 layers, a 128-wide head) that is ~8 ms per image per class on one
-CPU core, so ~85 ms per image, 98% of scoring time (benchmarks/speed.py on bundle v5:
-11.5 characters/s without stability, 2.4/s with its re-scans).
+Only the signals asked for are computed (``names``): the combiner's, by default. The
+PixelCNN signals (and its heatmap and digit) come from one forward pass per class, 10 in
+all, several times the cost of every other model together; benchmarks/speed.py measures
+each model and the bundle's ablation shows what each signal adds to the verdicts.
 
 Every model runs on fixed-size chunks of ``CHUNK`` images (the last padded with blank
 frames): CPU kernels pick their algorithm (and so their rounding) by tensor shape, so a
@@ -54,6 +53,10 @@ EXTRA_SIGNALS = ("cnn_logit", "font_logit", "either_cnn_logit", "compressed_bpd"
                  "peak_surprise_nats")
 CNN_SIGNALS = {"cnn_logit": "cnn", "font_logit": "font_cnn"}  # signal -> DetectorModels field
 ALL_SIGNALS = REQUIRED_SIGNALS + EXTRA_SIGNALS
+# Those that need the PixelCNN's 10 class forwards; FAST_SIGNALS are all the others.
+PIXELCNN_SIGNALS = ("pixelcnn_bpd", "pixelcnn_best_class_bpd", "complexity_bpd", "class_entropy_bits",
+                    "peak_surprise_nats")
+FAST_SIGNALS = tuple(n for n in ALL_SIGNALS if n not in PIXELCNN_SIGNALS)
 FRAME = 28
 DIMS = FRAME * FRAME
 CHUNK = 8  # images per model call; see the module docstring
@@ -89,35 +92,46 @@ def as_batch(images) -> torch.Tensor:
 
 
 @torch.no_grad()
-def compute_signals(images, models: DetectorModels) -> dict[str, np.ndarray]:
-    """All signals for a batch of preprocessed uint8 images (see the module docstring).
+def compute_signals(images, models: DetectorModels, names=ALL_SIGNALS) -> dict[str, np.ndarray]:
+    """The signals ``names`` for a batch of preprocessed uint8 images (see the module docstring),
+    in ALL_SIGNALS order, plus "heatmap" and "digit" whenever a PixelCNN signal is among them.
 
     A CNN that is None (as while calibration trains it) leaves its signal out.
     """
+    unknown = sorted(set(names) - set(ALL_SIGNALS))
+    if unknown:
+        raise ValueError(f"unknown signals {unknown}; known: {', '.join(ALL_SIGNALS)}")
     x = as_batch(images)
-    n = x.shape[0]
-    out: dict[str, np.ndarray] = {}
     absent = {name for name, field in CNN_SIGNALS.items() if getattr(models, field) is None}
     if absent:
         absent.add("either_cnn_logit")
-    if n == 0:
-        for name in ALL_SIGNALS:
-            if name not in absent:
-                out[name] = np.zeros(0)
-        out["heatmap"] = np.zeros((0, FRAME, FRAME))
-        out["digit"] = np.zeros(0, dtype=np.int64)
+    wanted = [n for n in ALL_SIGNALS if n in names and n not in absent]
+    need = set(wanted)
+    if "either_cnn_logit" in need:
+        need |= set(CNN_SIGNALS)
+    pixelcnn = bool(need & set(PIXELCNN_SIGNALS))
+    if "complexity_bpd" in need:
+        need.add("compressed_bpd")
+    out: dict[str, np.ndarray] = {}
+    if x.shape[0] == 0:
+        out = {name: np.zeros(0) for name in wanted}
+        if pixelcnn:
+            out.update(heatmap=np.zeros((0, FRAME, FRAME)), digit=np.zeros(0, dtype=np.int64))
         return out
-    out["dcgan_logit"] = chunked(models.dcgan.discriminate, x, models.device).astype(np.float64)
-    out["fcgan_logit"] = chunked(models.fcgan.discriminate, x, models.device).astype(np.float64)
+    for name, gan in (("dcgan_logit", models.dcgan), ("fcgan_logit", models.fcgan)):
+        if name in need:
+            out[name] = chunked(gan.discriminate, x, models.device).astype(np.float64)
     for name, field in CNN_SIGNALS.items():
-        if name not in absent:
+        if name in need:
             out[name] = chunked(getattr(models, field), x, models.device).astype(np.float64)
-    if "either_cnn_logit" not in absent:
+    if "either_cnn_logit" in need:
         out["either_cnn_logit"] = either_logit(out["cnn_logit"], out["font_logit"])
-    out.update(pixelcnn_signals(models.pixelcnn, x))
-    out["compressed_bpd"] = compressed_bpd(x)
-    out["complexity_bpd"] = out["pixelcnn_bpd"] - out["compressed_bpd"]
-    return {k: out[k] for k in (*ALL_SIGNALS, "heatmap", "digit") if k in out}
+    if "compressed_bpd" in need:
+        out["compressed_bpd"] = compressed_bpd(x)
+    if pixelcnn:
+        out.update(pixelcnn_signals(models.pixelcnn, x))
+        out["complexity_bpd"] = out["pixelcnn_bpd"] - out["compressed_bpd"]
+    return {k: out[k] for k in (*wanted, "heatmap", "digit") if k in out}
 
 
 def either_logit(cnn_logit: np.ndarray, font_logit: np.ndarray) -> np.ndarray:

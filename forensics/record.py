@@ -11,10 +11,14 @@ A record is a plain dict (JSON-ready), typed as ``Record``:
     p_machine       calibrated probability (50/50 prior) that a machine made the character
     p_machine_min, p_machine_max   over the image and its re-scans (= p_machine without stability)
     stable          True if every re-scan gives the same verdict; None when not checked
+    rescanned       True if the re-scans were scored; False if skipped because none could
+                    change the verdict (see Stability); None with stability off
     digit           the digit the reader (detectors.reader) sees, 0-9
-    signals         {name: {"value", "human_percentile"}} for every signal
+    signals         {name: {"value", "human_percentile"}} for every signal computed: the
+                    combiner's, or all of them when asked for
     top_signals     up to 3 signal names pushing hardest towards the verdict
-    heatmap         28x28 per-pixel NLL in nats (the strokes the PixelCNN found unlikely)
+    heatmap         28x28 per-pixel NLL in nats (the strokes the PixelCNN found unlikely),
+                    when the PixelCNN signals were computed; else None
     preprocessed    28x28 uint8 frame the models saw
 
 Error records have every key, with None where there is no value. Reports add ``document``.
@@ -22,7 +26,30 @@ Error records have every key, with None where there is no value. Reports add ``d
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Optional, TypedDict
+
+
+class Stability(str, Enum):
+    """Which scans get the re-scan check (detectors.printscan.rescans).
+
+    near: only those whose verdict a re-scan could change: machine or human verdicts closer to
+          their threshold than the bundle's measured bound on how far a re-scan moves p_machine
+          (in logits); an uncertain verdict stays uncertain whatever a re-scan says
+    all:  every scan (also gives p_machine_min / max for every one)
+    off:  none
+    """
+
+    near = "near"
+    all = "all"
+    off = "off"
+
+    @classmethod
+    def of(cls, value: "Stability | str | bool") -> "Stability":
+        """Also takes the library's older booleans: True = near, False = off."""
+        if isinstance(value, bool):
+            return cls.near if value else cls.off
+        return cls(value)
 
 
 class SignalValue(TypedDict):
@@ -39,6 +66,7 @@ class Record(TypedDict):
     p_machine_min: Optional[float]
     p_machine_max: Optional[float]
     stable: Optional[bool]
+    rescanned: Optional[bool]
     digit: Optional[int]
     signals: Optional[dict[str, SignalValue]]
     top_signals: Optional[list[str]]

@@ -5,7 +5,7 @@ One pass over the score records writes every output asked for, so scoring runs o
     from reports import Grouping, report_meta, write_reports
 
     meta = report_meta(bundle=description, thresholds={"t_machine": 0.8, "t_human": 0.2},
-                       grouping=Grouping.parse("auto"), stability=True, signals=signal_names)
+                       grouping=Grouping.parse("auto"), stability="near", signals=signal_names)
     summary = write_reports(records, meta, html="report.html", csv="report.csv",
                             json="report.json", console=rich_console, top=20)
 

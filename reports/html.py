@@ -226,6 +226,10 @@ def _p_html(record: dict) -> str:
     stable = record.get("stable")
     if stable is False:
         out.append('<div class="flip small">verdict flips under re-scan</div>')
+    elif stable is None and record.get("rescanned") is False:
+        why = ("uncertain whatever a re-scan says" if record.get("verdict") == "uncertain"
+               else "too far from the threshold for a re-scan to change the verdict")
+        out.append(f'<div class="muted small">not re-scanned: {why}</div>')
     elif stable is None:
         out.append('<div class="muted small">stability not checked</div>')
     return "".join(out)
@@ -511,7 +515,7 @@ def _meta_html(meta: dict) -> str:
         rows.append(("Thresholds", f"machine if p_machine &ge; {esc(_num(th.get('t_machine'), '{:.2f}'))}, "
                                    f"human if &le; {esc(_num(th.get('t_human'), '{:.2f}'))}, uncertain between"
                                    + ("; a verdict that flips under simulated re-scans is uncertain"
-                                      if meta.get("stability") else "")))
+                                      if meta.get("stability") not in (None, False, "off") else "")))
     grouping = meta.get("grouping") or {}
     if grouping:
         rows.append(("Documents", esc(grouping.get("description") or grouping.get("mode"))))

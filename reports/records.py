@@ -47,7 +47,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional, Sequence
 
-SCHEMA_VERSION = 4  # 2: cnn_logit joined the records and the CSV; 3: font_logit, either_cnn_logit; 4: meta.signals
+SCHEMA_VERSION = 5  # 2: cnn_logit joined the records and the CSV; 3: font_logit, either_cnn_logit; 4: meta.signals;
+# 5: records carry "rescanned" and only the signals computed; meta.stability is near | all | off
 REPORT_KIND = "forensics/report"
 VERDICTS = ("machine", "uncertain", "human")  # most severe first
 SEVERITY = {"machine": 0, "uncertain": 1, "human": 2}
@@ -215,7 +216,7 @@ def suspicion_key(record: dict, index: int) -> tuple:
 
 
 def report_meta(bundle: Optional[dict] = None, thresholds: Optional[dict] = None, command: Optional[str] = None,
-                grouping: Optional[Grouping] = None, stability: Optional[bool] = None,
+                grouping: Optional[Grouping] = None, stability: Optional[str | bool] = None,
                 signals: Sequence[str] = (), **extra: Any) -> dict:
     """How a report was made: shown at the top of the HTML, stored in the JSON.
 
@@ -234,7 +235,7 @@ def report_meta(bundle: Optional[dict] = None, thresholds: Optional[dict] = None
         "bundle": bundle,
         "thresholds": {k: float(v) for k, v in thresholds.items()} if thresholds else None,
         "grouping": {"mode": grouping.mode, "pattern": grouping.pattern, "description": grouping.describe()},
-        "stability": stability,
+        "stability": {True: "near", False: "off"}.get(stability, stability),  # older records said True / False
         "signals": list(signals),
     }
     meta.update(extra)

@@ -1,7 +1,7 @@
 """Every report output from one pass over the records: HTML, CSV (+ documents CSV), JSON, terminal.
 
     meta = report_meta(bundle=describe_bundle(bundle), thresholds={"t_machine": 0.8, "t_human": 0.2},
-                       grouping=Grouping.parse("auto"), stability=True, signals=ALL_SIGNALS)
+                       grouping=Grouping.parse("auto"), stability="near", signals=ALL_SIGNALS)
     summary = write_reports(records, meta, html="r.html", csv="r.csv", json="r.json",
                             console=err_console, top=20)
 

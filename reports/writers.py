@@ -15,6 +15,8 @@ CSV columns (``csv_columns(signals)``; one row per input, in input order, failed
   p_machine       calibrated probability that a machine made the character
   p_machine_min, p_machine_max   its range over the image and its simulated re-scans
   stable          true if no re-scan changes the verdict; empty when not checked
+  rescanned       true if the re-scans were scored, false if skipped (none could change the
+                  verdict: see forensics.record.Stability); empty with stability off
   digit           the digit the reader sees, 0-9
   top_signals     up to 3 signal names, ';'-separated, pushing hardest towards the verdict
   <signal>        the raw value of each signal, in the order given
@@ -39,7 +41,7 @@ from typing import IO, Any, Iterable, Optional, Sequence
 from forensics.errors import InputError
 
 RECORD_START = ("file", "document", "status", "error", "verdict", "p_machine", "p_machine_min", "p_machine_max",
-                "stable", "digit", "top_signals")
+                "stable", "rescanned", "digit", "top_signals")
 DOCUMENT_COLUMNS: tuple[str, ...] = (
     "document", "verdict", "characters", "machine", "uncertain", "human", "failed", "p_machine_max",
     "most_suspicious_file",
@@ -122,7 +124,7 @@ def flat_row(record: dict, signals: Sequence[str], document: Optional[str] = Non
     row = {"file": csv_text(record.get("file")), "document": csv_text(document)}
     for key in ("status", "error", "verdict"):
         row[key] = csv_text(record.get(key))
-    for key in ("p_machine", "p_machine_min", "p_machine_max", "stable", "digit"):
+    for key in ("p_machine", "p_machine_min", "p_machine_max", "stable", "rescanned", "digit"):
         row[key] = csv_number(record.get(key))
     top = record.get("top_signals")
     row["top_signals"] = csv_text(";".join(map(str, top))) if top else ""

@@ -193,9 +193,12 @@ def test_score_paths_gives_one_record_per_input_in_order(bundle, scans, tmp_path
     assert "not an image" in errors["zz_broken.png"] and "no ink" in errors["blank.png"]
     ok = records[0]
     assert ok["verdict"] in ("human", "machine", "uncertain") and 0 <= ok["p_machine"] <= 1
-    assert set(ok["signals"]) == set(ALL_SIGNALS)
+    assert set(ok["signals"]) == set(bundle.combiner.signals)  # what the combiner uses, no more
     assert all(0 <= s["human_percentile"] <= 100 for s in ok["signals"].values())
-    assert np.array(ok["heatmap"]).shape == (28, 28) and np.array(ok["preprocessed"]).shape == (28, 28)
+    assert np.array(ok["preprocessed"]).shape == (28, 28)
+    every = list(score_paths([str(scans / "digit0.png")], bundle, stability=False, all_signals=True))[0]
+    assert set(every["signals"]) == set(ALL_SIGNALS) and np.array(every["heatmap"]).shape == (28, 28)
+    assert every["p_machine"] == ok["p_machine"]
     assert set(ok["top_signals"]) <= set(bundle.combiner.signals) and len(ok["top_signals"]) <= 3
     json.dumps(records)  # plain data all the way down
 
@@ -208,7 +211,7 @@ def test_p_machine_does_not_depend_on_batch_size(bundle, scans):
 
 
 def test_stability_bounds_and_a_flipping_verdict_becomes_uncertain(bundle, mnist_frames):
-    records = score_images(mnist_frames[:3], bundle, stability=True)
+    records = score_images(mnist_frames[:3], bundle, stability="all")
     for r in records:
         assert r["p_machine_min"] <= r["p_machine"] <= r["p_machine_max"]
         assert isinstance(r["stable"], bool)
@@ -222,7 +225,7 @@ def test_stability_bounds_and_a_flipping_verdict_becomes_uncertain(bundle, mnist
     p, lo, hi = r["p_machine"], r["p_machine_min"], r["p_machine_max"]
     assert lo < hi, "the re-scans should move p_machine at least a little"
     t = Thresholds(t_machine=hi, t_human=p) if p < hi else Thresholds(t_machine=p, t_human=lo)
-    flipped = score_images(mnist_frames[:1], bundle, stability=True, thresholds=t)[0]
+    flipped = score_images(mnist_frames[:1], bundle, stability="all", thresholds=t)[0]
     assert flipped["stable"] is False and flipped["verdict"] == "uncertain"
 
 
@@ -274,7 +277,8 @@ def test_cli_score_csv_and_missing_bundle(bundle_dir, scans, tmp_path):
                                       "--format", "csv", "--output", str(out), "--no-stability"])
     assert result.exit_code == 0, result.output
     lines = out.read_text().splitlines()
-    assert lines[0].split(",") == list(csv_columns(ALL_SIGNALS)) and len(lines) == 2
+    used = [n for n in ALL_SIGNALS if n in load_bundle(bundle_dir).combiner.signals]
+    assert lines[0].split(",") == list(csv_columns(used)) and len(lines) == 2
     result = CliRunner().invoke(app, ["score", str(scans), "--models", str(tmp_path / "no-bundle")])
     assert result.exit_code == EXIT_MISSING and "forensics calibrate" in result.output
 

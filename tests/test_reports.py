@@ -52,6 +52,7 @@ def make_record(file: str, p: float, seed: int = 0, verdict: str | None = None, 
     return {
         "file": file, "status": "ok", "error": None, "verdict": verdict or _verdict(p),
         "p_machine": p, "p_machine_min": max(0.0, p - 0.05), "p_machine_max": min(1.0, p + 0.05), "stable": stable,
+        "rescanned": None if stable is None else True,
         "digit": int(rng.integers(0, 10)),
         "signals": {n: {"value": float(rng.normal()), "human_percentile": float(rng.uniform(0, 100))} for n in ALL_SIGNALS},
         "top_signals": [ALL_SIGNALS[0], ALL_SIGNALS[2]],
@@ -60,7 +61,7 @@ def make_record(file: str, p: float, seed: int = 0, verdict: str | None = None, 
 
 
 def error_record(file: str, reason: str) -> dict:
-    rec = {k: None for k in ("verdict", "p_machine", "p_machine_min", "p_machine_max", "stable", "digit", "signals",
+    rec = {k: None for k in ("verdict", "p_machine", "p_machine_min", "p_machine_max", "stable", "rescanned", "digit", "signals",
                              "top_signals", "heatmap", "preprocessed")}
     rec.update(file=file, status="error", error=reason)
     return rec
@@ -161,9 +162,9 @@ def test_csv_columns_stable_and_parseable(batch, tmp_path):
     out = tmp_path / "r.csv"
     write_reports(iter(batch), report_meta(command="test", signals=ALL_SIGNALS), csv=out)
     expected_start = ["file", "document", "status", "error", "verdict", "p_machine", "p_machine_min", "p_machine_max",
-                      "stable", "digit", "top_signals"]
-    assert list(CSV_COLUMNS[:11]) == expected_start
-    assert list(CSV_COLUMNS[11:]) == [c for n in ALL_SIGNALS for c in (n, f"{n}_human_percentile")]
+                      "stable", "rescanned", "digit", "top_signals"]
+    assert list(CSV_COLUMNS[:12]) == expected_start
+    assert list(CSV_COLUMNS[12:]) == [c for n in ALL_SIGNALS for c in (n, f"{n}_human_percentile")]
     rows = list(csv.DictReader(out.open(encoding="utf-8", newline="")))
     assert list(rows[0].keys()) == list(CSV_COLUMNS)
     assert len(rows) == len(batch) and [r["file"] for r in rows] == [b["file"] for b in batch]  # input order
@@ -312,6 +313,9 @@ def test_cli_report_writes_everything(batch, tmp_path, monkeypatch):
         path = tmp_path / "bundle"
         manifest = {"created": "2025-01-01T00:00:00Z", "manifest_version": 1,
                     "files": {"combiner.json": {"sha256": "0123456789abcdef" * 4}}}
+
+        class combiner:
+            signals = list(ALL_SIGNALS)
 
     seen = {}
 

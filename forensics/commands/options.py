@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from forensics.errors import EXIT_MISSING, EXIT_USAGE, CheckpointError
+from forensics.record import Stability
 
 err = Console(stderr=True)
 
@@ -61,6 +62,13 @@ class Engine(str, enum.Enum):
     ray = "ray"
 
 
+class SignalSet(str, enum.Enum):
+    auto = "auto"
+    fast = "fast"
+    all = "all"
+    required = "required"
+
+
 class Walk(str, enum.Enum):
     slerp = "slerp"
     lerp = "lerp"
@@ -74,8 +82,14 @@ Models = Annotated[Optional[Path], typer.Option(
     "--models", help="Detector bundle folder. Default: the bundle shipped in detectors/bundle.")]
 BatchSize = Annotated[int, typer.Option(
     min=1, help="Images scored per model batch (memory vs speed; results do not depend on it).")]
-Stability = Annotated[bool, typer.Option(
-    "--stability/--no-stability", help="Also score 4 re-scans of each image; a verdict that flips becomes uncertain.")]
+StabilityOption = Annotated[Stability, typer.Option(
+    "--stability", help="Re-scan check: each checked scan is also scored as 4 simulated re-scans, and a verdict that "
+                        "any of them flips becomes uncertain. near: only scans whose verdict a re-scan could flip "
+                        "(closer to a threshold than the bundle's measured bound); all: every scan; off: none.")]
+NoStability = Annotated[bool, typer.Option("--no-stability", help="The same as --stability off.")]
+AllSignals = Annotated[bool, typer.Option(
+    "--all-signals", help="Also compute the signals the bundle's combiner does not use (the PixelCNN's, 10 forward "
+                          "passes per scan, several times slower) and the PixelCNN heatmap; verdicts are the same.")]
 TMachine = Annotated[float, typer.Option(min=0.0, max=1.0, help="Verdict 'machine' when p_machine >= this.")]
 THuman = Annotated[float, typer.Option(min=0.0, max=1.0, help="Verdict 'human' when p_machine <= this.")]
 Device = Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")]
@@ -129,6 +143,12 @@ def load_bundle(models: Optional[Path], device: str = "cpu"):
         return _load(models, device=device)
     except CheckpointError as exc:
         raise fail(exc, EXIT_MISSING)
+
+
+def stability_mode(stability: Stability, no_stability: bool) -> Stability:
+    if no_stability and stability not in (Stability.near, Stability.off):
+        raise fail(f"--no-stability contradicts --stability {stability.value}")
+    return Stability.off if no_stability else stability
 
 
 def thresholds(t_machine: float, t_human: float):

@@ -11,9 +11,9 @@ from rich.markup import escape
 
 from forensics.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, ForensicsError, InputError
 
-from .options import (BatchSize, Device, Engine, EngineOption, GroupBy, Models, Quiet, Stability, Threads, THuman,
-                      TMachine, Workers, command_line, err, fail, load_bundle, progress_bar, scorer, set_threads,
-                      thresholds)
+from .options import (AllSignals, BatchSize, Device, Engine, EngineOption, GroupBy, Models, NoStability, Quiet, Stability,
+                      StabilityOption, Threads, THuman, TMachine, Workers, command_line, err, fail, load_bundle,
+                      progress_bar, scorer, set_threads, stability_mode, thresholds)
 
 
 def report(
@@ -29,7 +29,9 @@ def report(
     json_path: Annotated[Optional[Path], typer.Option("--json", help="Also write every record, the summary and the documents as JSON here.")] = None,
     top: Annotated[int, typer.Option("--top", min=0, help="Most suspicious characters listed in the terminal (0: summary only).")] = 20,
     batch_size: BatchSize = 256,
-    stability: Stability = True,
+    stability: StabilityOption = Stability.near,
+    no_stability: NoStability = False,
+    all_signals: AllSignals = False,
     t_machine: TMachine = 0.8,
     t_human: THuman = 0.2,
     device: Device = "cpu",
@@ -73,14 +75,16 @@ def report(
                            scored_by=recorded.get("command"))
     else:
         from detectors.bundle import describe_bundle
-        from detectors.signals import ALL_SIGNALS
+        from detectors.score import record_signals
         from forensics.inputs import expand_inputs
 
         limits = thresholds(t_machine, t_human)
+        stability = stability_mode(stability, no_stability)
         set_threads(threads)
         bundle = load_bundle(models, device)
+        names = record_signals(bundle, all_signals)
         meta = report_meta(bundle=describe_bundle(bundle), thresholds=limits.to_dict(), grouping=grouping,
-                           stability=stability, command=command_line(), signals=ALL_SIGNALS)
+                           stability=stability.value, command=command_line(), signals=names)
         items = expand_inputs(scans)
     try:
         # Rendering records read back scores nothing, so there is no progress to show.
