@@ -15,7 +15,11 @@ scoring 1,000 vs 10,000 scans.
    it, plain vs channels_last vs torch.compile (which needs a C++ compiler on CPU; a failure
    is recorded as "unavailable: <reason>"). GAN images/s counts real images: each step also
    generates as many fakes and updates both networks.
-4. memory: score_paths over 1,000 and over 10,000 scans, each in a fresh child process; the
+4. costs: milliseconds per image of each step of scoring on one thread (each model on
+   fixed chunks as scoring runs it, the PixelCNN's 10 class passes, zlib, the reader,
+   preprocessing a PNG scan, making the 4 re-scans) and each one's share of the default
+   signals' time: a signal costing more than a fifth must earn it in the ablation.
+5. memory: score_paths over 1,000 and over 10,000 scans, each in a fresh child process; the
    child's peak RSS (its VmHWM, the kernel's high-water mark) shows whether memory grows
    with the input count.
 
@@ -280,6 +284,48 @@ def training(steps: dict[str, int], with_compile: bool, seed: int) -> dict:
 # --------------------------------------------------------------------------- 4. memory
 
 
+def costs(bundle, folder: Path, n: int = 256) -> dict:
+    """ms per image of each step of scoring, one thread, median of 3 timings."""
+    import torch
+
+    from detectors import printscan
+    from detectors.reader import read_digits
+    from detectors.signals import CHUNK, chunked, class_log_probs, compressed_bpd
+    from forensics.preprocess import preprocess_file
+
+    files = sorted(folder.glob("*.png"))[:n]
+    frames = np.stack([preprocess_file(f) for f in files])
+    x = torch.from_numpy(frames[:, None]).contiguous()
+    m = bundle.models
+    steps = {
+        "preprocess (PNG scan -> frame)": lambda: [preprocess_file(f) for f in files],
+        "dcgan discriminator": lambda: chunked(m.dcgan.discriminate, x, m.device),
+        "fcgan discriminator": lambda: chunked(m.fcgan.discriminate, x, m.device),
+        "ScanCNN": lambda: chunked(m.cnn, x, m.device),
+        "FontCNN": lambda: chunked(m.font_cnn, x, m.device),
+        "zlib (compressed_bpd)": lambda: compressed_bpd(x),
+        "digit reader": lambda: read_digits(bundle.reader, frames),
+        "PixelCNN, 10 class passes (its 5 signals)": lambda: class_log_probs(m.pixelcnn, x),
+        "4 re-scans made (before their models)": lambda: [printscan.rescans(f) for f in frames[: n // 4]],
+    }
+    out = {}
+    with torch.no_grad():
+        for name, fn in steps.items():
+            fn()  # warm-up
+            times = []
+            for _ in range(3):
+                t = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - t)
+            k = n // 4 if name.startswith("4 re-scans") else n
+            out[name] = round(1e3 * sorted(times)[1] / k, 4)
+    used = set(bundle.combiner.signals)
+    fast = sum(out[k] for k in ("dcgan discriminator", "fcgan discriminator", "ScanCNN", "FontCNN",
+                                "zlib (compressed_bpd)"))
+    return {"ms_per_image": out, "chunk": CHUNK, "n": n, "combiner_signals": sorted(used),
+            "pixelcnn_to_other_signals": round(out["PixelCNN, 10 class passes (its 5 signals)"] / fast, 2)}
+
+
 def _memory_child(folder: str, k: int, batch_size: int) -> None:
     """(In a child process.) Score the first k scans of folder, print one JSON line of figures."""
     from benchmarks.common import proc_status_mb
@@ -354,6 +400,7 @@ def run(quick: bool, out_dir: Path, seed: int = 0, **sizes) -> dict:
         result["pixelcnn_sampling"] = sampling(bundle, size["sample_n"], size["naive_rows"], seed)
         log(f"speed: PixelCNN sampling fast {result['pixelcnn_sampling']['fast_seconds']} s vs naive "
             f"{result['pixelcnn_sampling']['naive_seconds']} s ({time.perf_counter() - t:.0f} s)")
+        result["costs"] = costs(bundle, folder, min(256, size["score_n"]))
         result["training"] = training(size["train_steps"], size["compile"], seed)
         mem_folder = Path(tmp) / "memory"
         write_scans(mem_folder, max(size["memory_sizes"]))
@@ -361,6 +408,15 @@ def run(quick: bool, out_dir: Path, seed: int = 0, **sizes) -> dict:
     result["seconds"] = round(time.perf_counter() - t0, 1)
     write_result(out_dir, NAME, result)
     return result
+
+
+def _cost_lines(c: dict | None) -> list[str]:
+    if not c:
+        return []
+    return [f"| step of scoring (one thread, chunks of {c['chunk']}) | ms per image |", "|---|---:|",
+            *[f"| {k} | {v:.3f} |" for k, v in c["ms_per_image"].items()], "",
+            f"The PixelCNN's class passes cost {c['pixelcnn_to_other_signals']:g}x the other signals' models "
+            f"together; the bundle's combiner uses {', '.join(c['combiner_signals'])}.", ""]
 
 
 def markdown(result: dict) -> str:
@@ -387,6 +443,7 @@ def markdown(result: dict) -> str:
         f"and {sa['teacher_forced_pixels_differing_float64']} in float64 (float32 rounding can flip a draw that "
         f"lies within ~1e-7 of a CDF step).",
         "",
+        *_cost_lines(result.get("costs")),
         "| training, `full` preset (images/s) | batch | plain | channels_last | torch.compile |",
         "|---|---:|---:|---:|---:|",
     ]

@@ -36,6 +36,20 @@ def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None, s
     return atomic_write_bytes(path, _png_bytes(img))
 
 
+def save_pngs(images: torch.Tensor, folder: str | Path, digits: list[int | None] | None = None) -> list[Path]:
+    """One PNG per image, at its own size (uint8 [N, C, H, W]), named ``sample_0000_digit7.png``
+    (or ``sample_0000.png`` where the digit is unknown), each written atomically."""
+    folder = Path(folder)
+    digits = digits if digits is not None else [None] * images.shape[0]
+    width = max(4, len(str(images.shape[0] - 1)))
+    paths = []
+    for i, (img, d) in enumerate(zip(images.cpu(), digits)):
+        arr = img.permute(1, 2, 0).numpy()
+        name = f"sample_{i:0{width}d}" + (f"_digit{d}" if d is not None else "") + ".png"
+        paths.append(atomic_write_bytes(folder / name, _png_bytes(Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr))))
+    return paths
+
+
 def save_evolution_gif(frames: list[str | Path], path: str | Path, ms_per_frame: int = 400) -> Path | None:
     """One GIF frame per epoch grid; the last frame is held longer so the result is readable."""
     if not frames:

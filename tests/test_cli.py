@@ -115,6 +115,27 @@ def test_sample_without_a_run_uses_the_shipped_bundle(tmp_path, monkeypatch, mod
     assert grid.std() > 10  # drawn digits, not a blank page
 
 
+def test_sample_into_a_folder_writes_one_scorable_png_per_sample(tmp_path, monkeypatch):
+    from detectors.bundle import DEFAULT_BUNDLE
+
+    if not (DEFAULT_BUNDLE / "manifest.json").is_file():
+        pytest.skip("no shipped bundle")
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(app, ["sample", "-m", "pixelcnn", "-n", "3", "--digit", "4", "--out", "fours/"])
+    assert r.exit_code == 0, r.output
+    files = sorted(p.name for p in (tmp_path / "fours").iterdir())
+    assert files == ["sample_0000_digit4.png", "sample_0001_digit4.png", "sample_0002_digit4.png"]
+    assert Image.open(tmp_path / "fours" / files[0]).size == (28, 28)
+    (tmp_path / "gans").mkdir()  # an existing folder needs no trailing slash
+    r = CliRunner().invoke(app, ["sample", "-m", "dcgan", "-n", "12", "--out", "gans"])
+    assert r.exit_code == 0, r.output
+    names = sorted(p.name for p in (tmp_path / "gans").iterdir())
+    assert len(names) == 12 and names[0] == "sample_0000.png"  # an unconditional GAN: no digit to name
+    r = CliRunner().invoke(app, ["score", "gans", "--no-stability", "--format", "csv", "--output", "s.csv"])
+    assert r.exit_code == 0, r.output
+    assert len((tmp_path / "s.csv").read_text().splitlines()) == 13
+
+
 def test_interpolate_and_sample_say_what_the_bundle_lacks(tmp_path, monkeypatch):
     from detectors.bundle import DEFAULT_BUNDLE
 

@@ -111,22 +111,33 @@ def sample(
     run: Run = None,
     n: Annotated[int, typer.Option("-n", min=1, help="Number of samples.")] = 64,
     digit: Annotated[Optional[int], typer.Option(min=0, max=9, help="Digit to draw (class-conditional PixelCNN only); default: all digits in turn.")] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="PNG grid to write.")] = Path("samples.png"),
+    out: Annotated[str, typer.Option("--out", "-o", help="PNG grid to write; or a folder (an existing one, or a path "
+                                                        "ending in /) for one 28x28 PNG per sample, named by index "
+                                                        "and digit, ready for `forensics score`.")] = "samples.png",
     seed: Seed = 0,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
 ) -> None:
-    """Draw samples from a trained generator into one PNG grid."""
+    """Draw samples from a trained generator into one PNG grid, or one PNG per sample."""
     import torch
 
-    from generators.visuals import save_grid
+    from generators.visuals import save_grid, save_pngs
 
     check_device(device)
     gen = _generator(model.value, run, device)
     if digit is not None and not gen.conditional:
         raise fail(f"--digit needs a class-conditional PixelCNN; {model.value} is not one")
     images = gen.sample(n, torch.Generator(device=device).manual_seed(seed), digit=digit)
-    save_grid(images.cpu(), out, nrow=10 if n % 10 == 0 else None, scale=2)
-    err.print(f"wrote {n} {model.value} samples to {escape(str(out))}")
+    target = Path(out)
+    if out.endswith(("/", "\\")) or target.is_dir():
+        digits = ([digit] * n if digit is not None else [i % 10 for i in range(n)]) if gen.conditional else None
+        try:
+            save_pngs(images, target, digits)
+        except OSError as exc:
+            raise fail(f"{target}: cannot write ({exc.strerror or exc})")
+        err.print(f"wrote {n} {model.value} samples as PNGs to {escape(str(target))}/")
+        return
+    save_grid(images.cpu(), target, nrow=10 if n % 10 == 0 else None, scale=2)
+    err.print(f"wrote {n} {model.value} samples to {escape(str(target))}")
 
 
 def interpolate(
