@@ -151,8 +151,13 @@ class AdversarialRecipe:
     @torch.no_grad()
     def evaluate(self, test: ImageData, n: int = 2000) -> dict[str, float]:
         # D's belief on held-out real digits: if it collapses towards 0, D has overfit the training set.
+        # The histograms of D(x) and D(G(z)) over epochs show the balance of the two players.
         x = test.images[:n].to(self.device)
-        return {"d_test_x": torch.sigmoid(self.gan.discriminate(x)).mean().item()}
+        d_real = torch.sigmoid(self.gan.discriminate(x))
+        fakes = self.gan.sample(len(x), generator=torch.Generator(device=self.device).manual_seed(HIST_SEED))
+        d_fake = torch.sigmoid(self.gan.discriminate(fakes))
+        return {"d_test_x": d_real.mean().item(), "d_test_g_z": d_fake.mean().item(),
+                "d_hist_real": _histogram(d_real), "d_hist_fake": _histogram(d_fake)}
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
@@ -166,6 +171,14 @@ class AdversarialRecipe:
 
     def weights(self) -> dict:
         return {"G": self.gan.G.state_dict(), "D": self.gan.D.state_dict()}
+
+
+HIST_BINS = 40  # of D's output in [0, 1], per epoch
+HIST_SEED = 4242  # the same fakes' noise every epoch, like the sample grid's
+
+
+def _histogram(p: torch.Tensor) -> list[int]:
+    return torch.histc(p.double().flatten().cpu(), bins=HIST_BINS, min=0.0, max=1.0).long().tolist()
 
 
 def build_recipe(cfg: TrainConfig, image_shape, num_classes: int, device: torch.device, wrap: Callable):
@@ -441,6 +454,7 @@ def _finish(cfg, mcfg, recipe, state, run_dir, image_shape, num_classes, train_d
     frames = sorted((run_dir / "samples").glob("epoch_*.png"))
     visuals.save_evolution_gif(frames, run_dir / "evolution.gif")
     visuals.save_loss_plot(state["history"], run_dir / "losses.png", title=f"{cfg.model} on {cfg.dataset}")
+    visuals.save_d_histograms(state["epochs"], run_dir / "d_histograms.png", title=f"{cfg.model}: D on real and generated")
     atomic_save({"format": CHECKPOINT_FORMAT, "model_name": cfg.model, "model_config": asdict(mcfg),
                  "image_shape": list(image_shape), "num_classes": num_classes, "weights": recipe.weights()},
                 run_dir / "model.pt")
@@ -471,4 +485,5 @@ def _mean(rows: list[dict]) -> dict[str, float]:
 
 
 def _fmt(metrics: dict[str, Any]) -> str:
-    return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items())
+    return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()
+                    if not isinstance(v, (list, dict)))  # histograms go to the plot, not the log line

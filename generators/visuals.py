@@ -92,6 +92,42 @@ def save_loss_plot(history: list[dict], path: str | Path, title: str = "") -> Pa
     return atomic_write_bytes(path, buf.getvalue())
 
 
+def save_d_histograms(epochs: list[dict], path: str | Path, title: str = "") -> Path | None:
+    """The discriminator's outputs per epoch (``d_hist_real`` / ``d_hist_fake`` counts over [0, 1]),
+    drawn as density slices stacked front to back by epoch, as TensorBoard's histogram view
+    draws them: real digits in blue, generated ones in orange. None if no epoch has them."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    rows = [e for e in epochs if e.get("d_hist_real") and e.get("d_hist_fake")]
+    if not rows:
+        return None
+    bins = len(rows[0]["d_hist_real"])
+    centres = (np.arange(bins) + 0.5) / bins
+    fig, ax = plt.subplots(figsize=(7, 1.6 + 0.35 * len(rows)))
+    step = 1.0
+    for k, e in enumerate(rows):  # the first epoch at the top; each later one drawn in front, lower down
+        base = (len(rows) - 1 - k) * step
+        for key, colour in (("d_hist_real", "tab:blue"), ("d_hist_fake", "tab:orange")):
+            counts = np.asarray(e[key], dtype=float)
+            density = counts / max(counts.max(), 1.0) * 2.5 * step  # slices overlap, as in TensorBoard
+            ax.fill_between(centres, base, base + density, color=colour, alpha=0.45, linewidth=0)
+            ax.plot(centres, base + density, color=colour, linewidth=0.8)
+    ax.set_yticks([(len(rows) - 1 - k) * step for k in range(len(rows))])
+    ax.set_yticklabels([f"epoch {e.get('epoch', k + 1)}" for k, e in enumerate(rows)], fontsize=7)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("D output (1 = real)")
+    ax.set_title(title + "  (blue: D(x) on held-out real digits, orange: D(G(z)))", fontsize=9)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
 def _smooth(values: list[float], window: int) -> list[float]:
     if window <= 1:
         return values

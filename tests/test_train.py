@@ -37,6 +37,10 @@ def test_smoke_run_writes_every_artifact(tmp_path, model):
     assert json.loads((run / "metrics.json").read_text())["steps"] == metrics["steps"]
     if model.startswith("pixelcnn"):
         assert metrics["final"]["test_nll_bits_per_dim"] > 0
+    if model in ("dcgan", "fcgan"):  # the two players' balance, per epoch
+        final = metrics["final"]
+        assert sum(final["d_hist_real"]) == sum(final["d_hist_fake"]) > 0
+        assert (run / "d_histograms.png").is_file()
     # The weights reload as data only and sample.
     gen = load_generator(run)
     assert gen.sample(4, torch.Generator().manual_seed(0)).dtype == torch.uint8
