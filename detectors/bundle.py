@@ -214,24 +214,27 @@ def logit(p) -> np.ndarray:
 
 @dataclass
 class StabilityBound:
-    """How far a re-scan (detectors.printscan.rescans) moved p_machine on calibration images, in
-    logits: ``logit_bound`` is a high quantile of max over re-scans |logit p' - logit p|. A
-    machine or human verdict farther than that from its threshold is not re-scanned under
-    Stability.near; ``info`` says how the bound was measured and what it missed on held-out images."""
+    """How far a re-scan (detectors.printscan.rescans) moved p_machine towards the other side on
+    calibration images, in logits: a high quantile of max over re-scans (logit p' - logit p) for
+    human verdicts (``toward_machine``) and of (logit p - logit p') for machine verdicts
+    (``toward_human``). A verdict farther than that from its threshold is not re-scanned under
+    Stability.near; ``info`` says how the bounds were measured and what they missed on held-out images."""
 
-    logit_bound: float
+    toward_machine: float
+    toward_human: float
     info: dict = field(default_factory=dict)
 
     def could_flip(self, p: np.ndarray, t_machine: float, t_human: float) -> np.ndarray:
-        """Boolean [B]: a re-scan could change this verdict (within the bound of a threshold)."""
+        """Boolean [B]: a re-scan could change this verdict (within the bound of its threshold).
+        An uncertain verdict never needs one: a re-scan cannot make it anything but uncertain."""
         z = logit(p)
         machine, human = p >= t_machine, p <= t_human
-        return ((machine & (z - logit(t_machine) < self.logit_bound))
-                | (human & (logit(t_human) - z < self.logit_bound)))
+        return ((machine & (z - logit(t_machine) < self.toward_human))
+                | (human & (logit(t_human) - z < self.toward_machine)))
 
     def to_json(self) -> str:
-        return json.dumps({"format": STABILITY_FORMAT, "logit_bound": float(self.logit_bound), "info": self.info},
-                          indent=2) + "\n"
+        return json.dumps({"format": STABILITY_FORMAT, "toward_machine_logits": float(self.toward_machine),
+                           "toward_human_logits": float(self.toward_human), "info": self.info}, indent=2) + "\n"
 
     @classmethod
     def from_json(cls, text: str, source: str = STABILITY_FILE) -> "StabilityBound":
@@ -239,12 +242,12 @@ class StabilityBound:
             d = json.loads(text)
             if d.get("format") != STABILITY_FORMAT:
                 raise ValueError(f"format is {d.get('format')!r}, expected {STABILITY_FORMAT!r}")
-            bound = float(d["logit_bound"])
-            if not math.isfinite(bound) or bound < 0:
-                raise ValueError(f"logit_bound must be a finite number >= 0, got {bound}")
+            bounds = [float(d["toward_machine_logits"]), float(d["toward_human_logits"])]
+            if not all(math.isfinite(b) and b >= 0 for b in bounds):
+                raise ValueError(f"bounds must be finite numbers >= 0, got {bounds}")
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise CheckpointError(f"{source}: not a valid stability bound ({type(exc).__name__}: {exc})") from None
-        return cls(bound, dict(d.get("info") or {}))
+        return cls(*bounds, dict(d.get("info") or {}))
 
 
 # --------------------------------------------------------------------------- loading

@@ -218,11 +218,13 @@ def rescan_chunk(frames: np.ndarray) -> np.ndarray:
 def measure_stability(cal: CalibrationSet, p: np.ndarray, models: DetectorModels, combiner: Combiner,
                       fit: np.ndarray, batch: int = 256, progress: Progress | None = None,
                       workers: int = 1) -> StabilityBound:
-    """How far the fixed re-scans move p_machine (in logits), from every calibration image.
+    """How far the fixed re-scans move p_machine towards the other side (in logits), from every
+    calibration image.
 
-    The bound is the STABILITY_QUANTILE of the largest move per image on the fit half; the
-    held-out half says what Stability.near does with it at the default thresholds: the share
-    of scans it re-scans, and the verdicts a full re-scan would have flipped that it skipped."""
+    Each bound is the STABILITY_QUANTILE, over the fit half's images with that verdict (default
+    thresholds), of the largest move towards the other threshold; the held-out half says what
+    Stability.near does with them: the share of scans it re-scans, and the machine or human
+    verdicts that a full re-scan would have flipped but that it skipped."""
     from .score import Thresholds
 
     chunks = [cal.images[i : i + PREP_CHUNK] for i in range(0, len(cal.images), PREP_CHUNK)]
@@ -231,11 +233,21 @@ def measure_stability(cal: CalibrationSet, p: np.ndarray, models: DetectorModels
     sig = signal_table(rescanned.reshape(-1, *rescanned.shape[2:]), models, batch, progress, combiner.signals,
                        "re-scans")
     p_re = combiner.predict_proba(combiner.matrix(sig)).reshape(-1, r)
-    move = np.abs(logit(p_re) - logit(p)[:, None]).max(axis=1)
-    bound = StabilityBound(float(np.quantile(move[fit], STABILITY_QUANTILE)))
+    z, z_re = logit(p), logit(p_re)
+    up, down = z_re.max(axis=1) - z, z - z_re.min(axis=1)  # towards machine, towards human
     t = Thresholds()
-    flips = (t.verdict(p_re) != t.verdict(p)[:, None]).any(axis=1)
-    checked = bound.could_flip(p, t.t_machine, t.t_human)
+    verdict = t.verdict(p)
+    human, machine = verdict == "human", verdict == "machine"
+
+    def bound(moves: np.ndarray, rows: np.ndarray) -> float:
+        if not rows.any():  # no such verdict to learn from (a tiny calibration): the largest move of any kind
+            return float(np.maximum(up, down)[fit].max())
+        return float(np.quantile(moves[rows], STABILITY_QUANTILE))
+
+    result = StabilityBound(bound(up, fit & human), bound(down, fit & machine))
+    # A flip that matters: a machine or human verdict that some re-scan changes.
+    flips = (t.verdict(p_re) != verdict[:, None]).any(axis=1) & (human | machine)
+    checked = result.could_flip(p, t.t_machine, t.t_human)
     held = ~fit
     y = cal.is_machine
 
@@ -246,13 +258,19 @@ def measure_stability(cal: CalibrationSet, p: np.ndarray, models: DetectorModels
                 "flipped_by_a_rescan": int((flips & rows).sum()), "flips_missed": missed,
                 "flips_missed_share": missed / n if n else None}
 
-    bound.info = {
+    result.info = {
         "quantile": STABILITY_QUANTILE, "fit_rows": int(fit.sum()), "rescans": list(printscan.RESCANS),
-        "largest_move_fit": float(move[fit].max()), "median_move_fit": float(np.median(move[fit])),
         "thresholds": t.to_dict(), "combiner_signals": list(combiner.signals),
+        "move_fit": {"toward_machine_from_human": _spread(up[fit & human]),
+                     "toward_human_from_machine": _spread(down[fit & machine])},
         "heldout": {"all": outcome(held), "human": outcome(held & (y == 0)), "machine": outcome(held & (y == 1))},
     }
-    return bound
+    return result
+
+
+def _spread(moves: np.ndarray) -> dict:
+    return {"rows": int(len(moves)), "median": float(np.median(moves)) if len(moves) else None,
+            "largest": float(moves.max()) if len(moves) else None}
 
 
 def split_fit(cal: CalibrationSet, seed: int = 0, fraction: float = 0.5) -> np.ndarray:
@@ -502,11 +520,15 @@ def ablation_markdown(ab: dict) -> str:
                      f"| {m['n_human']} | {m['n_machine']} |")
     st = ab.get("stability")
     if st:
-        lines += ["", "## Re-scan bound (Stability.near)", "",
-                  f"Largest move of p_machine under the {len(st['rescans'])} re-scans, in logits, fit half: median "
-                  f"{st['median_move_fit']:.3f}, {100 * st['quantile']:g}th percentile **{st['logit_bound']:.3f}** "
-                  f"(the bound), largest {st['largest_move_fit']:.3f}. Held-out half, default thresholds:", "",
-                  "| rows | re-scanned | flipped by a re-scan | flips the bound skipped |", "|---|---|---|---|"]
+        mv = st["move_fit"]
+        lines += ["", "## Re-scan bounds (Stability.near)", "",
+                  f"How far the {len(st['rescans'])} re-scans moved p_machine towards the other threshold, in logits, "
+                  f"fit half ({100 * st['quantile']:g}th percentile = the bound; median; largest): from human verdicts "
+                  f"**{st['toward_machine_logits']:.2f}**, {_fmt(mv['toward_machine_from_human']['median'])}, "
+                  f"{_fmt(mv['toward_machine_from_human']['largest'])}; from machine verdicts "
+                  f"**{st['toward_human_logits']:.2f}**, {_fmt(mv['toward_human_from_machine']['median'])}, "
+                  f"{_fmt(mv['toward_human_from_machine']['largest'])}. Held-out half, default thresholds:", "",
+                  "| rows | re-scanned | verdicts a re-scan flips | of them not re-scanned |", "|---|---|---|---|"]
         for key, o in st["heldout"].items():
             lines.append(f"| {key} ({o['rows']}) | {100 * (o['re_scanned_share'] or 0):.1f}% | "
                          f"{o['flipped_by_a_rescan']} | {o['flips_missed']} |")
@@ -691,7 +713,8 @@ def calibrate(run_dir: str | Path | None, out_dir: str | Path, per_generator: in
     with _progress(console) as progress:
         stability = measure_stability(cal, combiner.predict_proba(combiner.matrix(sig)), models, combiner, fit,
                                       signal_batch, progress, workers)
-    ab["stability"] = {"logit_bound": stability.logit_bound, **stability.info}
+    ab["stability"] = {"toward_machine_logits": stability.toward_machine,
+                       "toward_human_logits": stability.toward_human, **stability.info}
     human_fit = fit & (cal.source == "human")
     reference = HumanReference.fit({n: sig[n][human_fit] for n in ALL_SIGNALS})
     ab_json = json.dumps(ab, indent=2) + "\n"

@@ -48,11 +48,12 @@ def test_records_carry_the_combiners_signals_or_all_of_them(tiny_bundle, frames)
 
 
 def test_could_flip_only_near_a_threshold():
-    bound = StabilityBound(1.0)
+    bound = StabilityBound(1.0, 1.0)
     t_m, t_h = 0.8, 0.2
     p = 1 / (1 + np.exp(-np.array([logit(t_m) + 0.5, logit(t_m) + 1.5, 0.0, logit(t_h) - 0.5, logit(t_h) - 1.5])))
     assert bound.could_flip(p, t_m, t_h).tolist() == [True, False, False, True, False]
-    assert StabilityBound(0.0).could_flip(p, t_m, t_h).tolist() == [False] * 5
+    assert StabilityBound(0.0, 0.0).could_flip(p, t_m, t_h).tolist() == [False] * 5
+    assert StabilityBound(9.0, 0.0).could_flip(p, t_m, t_h).tolist() == [False, False, False, True, True]
 
 
 def test_near_rescans_what_could_flip_and_says_so(tiny_bundle, frames):
@@ -62,7 +63,7 @@ def test_near_rescans_what_could_flip_and_says_so(tiny_bundle, frames):
     # A bound as wide as the largest move seen re-scans everything that moved across a threshold.
     widest = max(abs(float(logit(r["p_machine_max"]) - logit(r["p_machine"]))) for r in full)
     widest = max(widest, max(abs(float(logit(r["p_machine_min"]) - logit(r["p_machine"]))) for r in full))
-    wide = dataclasses.replace(tiny_bundle, stability=StabilityBound(widest + 1e-9))
+    wide = dataclasses.replace(tiny_bundle, stability=StabilityBound(widest + 1e-9, widest + 1e-9))
     near = score_images(frames, wide, stability=Stability.near, thresholds=t)
     for f, n in zip(full, near):
         assert n["p_machine"] == f["p_machine"]
@@ -73,7 +74,7 @@ def test_near_rescans_what_could_flip_and_says_so(tiny_bundle, frames):
         if n["rescanned"] is False:
             assert n["stable"] is None and n["p_machine_min"] == n["p_machine_max"] == n["p_machine"]
     # A zero bound re-scans nothing; no stability re-scans nothing and says neither.
-    none = score_images(frames, dataclasses.replace(tiny_bundle, stability=StabilityBound(0.0)))
+    none = score_images(frames, dataclasses.replace(tiny_bundle, stability=StabilityBound(0.0, 0.0)))
     assert all(r["rescanned"] is False and r["stable"] is None for r in none)
     off = score_images(frames, tiny_bundle, stability=Stability.off)
     assert all(r["rescanned"] is None and r["stable"] is None for r in off)
@@ -115,7 +116,7 @@ def test_refit_on_a_bundles_own_cnns(tiny_bundle_dir, tmp_path):
         assert sha256_file(out / name / "model.pt") == sha256_file(tiny_bundle_dir / name / "model.pt")
     refit = load_bundle(out)
     assert refit.combiner.signals == list(ALL_SIGNALS) and ab["selected"] == "all"
-    assert refit.stability is not None and refit.stability.logit_bound >= 0
+    assert refit.stability is not None and min(refit.stability.toward_machine, refit.stability.toward_human) >= 0
     assert refit.manifest["scan_cnn"]["reused_from"]["path"] == str(tiny_bundle_dir)
     origin = ab["leave_one_generator_out_from"]
     assert origin["font"] == "measured"  # fonts can still be left out: the FontCNN is simply dropped
