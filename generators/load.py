@@ -86,9 +86,9 @@ class Generator:
 def build_network(name: str, mcfg, image_shape: tuple[int, int, int], device: torch.device) -> nn.Module | object:
     """The untrained network for a model config (training wraps it in a recipe)."""
     if name in PIXELCNNS:
-        from .pixelcnn import PixelCNN
+        from .pixelcnn import make_pixelcnn
 
-        return PixelCNN(mcfg).to(device)
+        return make_pixelcnn(mcfg).to(device)
     if name == "autoencoder":
         from .autoencoder import PixelCNNAutoencoder
 

@@ -45,6 +45,26 @@ class PixelCNNConfig:
     num_classes: int = 10  # 0 = unconditional; else the class is a one-hot input to every gate
     code_dim: int = 0  # > 0: also conditioned on a continuous code (the autoencoder's)
     head_channels: int = 256  # width of the 1x1 output head
+    # arch "gated": the gated PixelCNN below (n_layers, kernel sizes, head_channels);
+    # "streams": PixelCNN++-style down- and up-sampling streams (generators/pixelcnnpp.py:
+    # nr_resnet gated residual units per resolution and direction, dropout).
+    arch: str = "gated"
+    nr_resnet: int = 2
+    dropout: float = 0.0
+
+
+ARCHS = ("gated", "streams")
+
+
+def make_pixelcnn(cfg: PixelCNNConfig) -> "PixelModel":
+    """The network ``cfg.arch`` names."""
+    if cfg.arch == "streams":
+        from .pixelcnnpp import PixelCNNStreams
+
+        return PixelCNNStreams(cfg)
+    if cfg.arch != "gated":
+        raise ValueError(f"arch must be one of {ARCHS}, got {cfg.arch!r}")
+    return PixelCNN(cfg)
 
 
 def nats_to_bits_per_dim(nats_per_dim: float | torch.Tensor) -> float | torch.Tensor:
@@ -56,24 +76,16 @@ def nll_bits_per_dim(nll_nats: torch.Tensor, image_shape: tuple[int, ...]) -> to
     return nats_to_bits_per_dim(nll_nats / math.prod(image_shape))
 
 
-class PixelCNN(nn.Module):
-    def __init__(self, cfg: PixelCNNConfig):
-        super().__init__()
-        if cfg.head not in HEADS:
-            raise ValueError(f"head must be one of {HEADS}, got {cfg.head!r}")
-        if cfg.n_layers < 1:
-            raise ValueError("n_layers must be >= 1")
-        self.cfg = cfg
-        c, p = cfg.image_channels, cfg.channels
-        cond_dim = cfg.num_classes + cfg.code_dim
-        self.blocks = nn.ModuleList(
-            [GatedBlock(c, p, cfg.first_kernel_size, cond_dim, first=True)]
-            + [GatedBlock(p, p, cfg.kernel_size, cond_dim) for _ in range(cfg.n_layers - 1)]
-        )
-        self.levels = 256 if cfg.head == "softmax" else 1
-        self.out = nn.Sequential(  # on the sum of the skips, one position at a time
-            nn.ReLU(), Conv1x1(p, cfg.head_channels), nn.ReLU(), Conv1x1(cfg.head_channels, self.levels * c)
-        )
+class PixelModel(nn.Module):
+    """What every PixelCNN here shares, whatever stacks its layers: inputs, the condition, the
+    loss (written once) and sampling by inverse CDF. A subclass sets ``cfg`` and
+    ``head_weight`` and defines ``_logits(xs, cond)`` and ``_sample_fast(u, cond)``."""
+
+    cfg: "PixelCNNConfig"
+
+    @property
+    def head_weight(self) -> torch.Tensor:
+        raise NotImplementedError
 
     # ----- inputs -----------------------------------------------------------------------------
 
@@ -81,7 +93,7 @@ class PixelCNN(nn.Module):
         """uint8 images -> the network's input in [-1, 1] (binarized first for the bernoulli head)."""
         if x.dtype != torch.uint8:
             raise TypeError(f"PixelCNN expects uint8 images, got {x.dtype}")
-        dtype = self.out[-1].weight.dtype
+        dtype = self.head_weight.dtype
         if self.cfg.head == "bernoulli":
             return (x >= 128).to(dtype) * 2 - 1
         return x.to(dtype) / 127.5 - 1
@@ -92,7 +104,7 @@ class PixelCNN(nn.Module):
         cfg = self.cfg
         if cfg.num_classes + cfg.code_dim == 0:
             return None
-        dtype, device = self.out[-1].weight.dtype, self.out[-1].weight.device
+        dtype, device = self.head_weight.dtype, self.head_weight.device
         parts = []
         if cfg.num_classes:
             if y is None:
@@ -104,15 +116,7 @@ class PixelCNN(nn.Module):
             parts.append(torch.zeros(n, cfg.code_dim, dtype=dtype, device=device) if code is None else code.to(dtype))
         return torch.cat(parts, dim=1)
 
-    # ----- scoring ----------------------------------------------------------------------------
-
-    def _logits(self, xs: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
-        v = h = xs
-        skip = 0
-        for block in self.blocks:
-            v, h, s = block(v, h, cond)
-            skip = skip + s
-        return self._shape(self.out(skip))
+    # ----- scoring -----------------------------------------------------------------------------
 
     def _shape(self, out: torch.Tensor) -> torch.Tensor:
         """[B, levels*C, H, W] -> [B, 256, C, H, W] (softmax) or [B, C, H, W] (bernoulli)."""
@@ -170,7 +174,7 @@ class PixelCNN(nn.Module):
         """
         cfg = self.cfg
         shape = (n, cfg.image_channels, cfg.image_size, cfg.image_size)
-        device = self.out[-1].weight.device
+        device = self.head_weight.device
         u = torch.rand(shape, generator=generator, dtype=torch.float64,
                        device=generator.device if generator is not None else device).to(device)
         cond = self.condition(y, code, n)
@@ -197,6 +201,39 @@ class PixelCNN(nn.Module):
                 logits = self._logits(self.scale(x), cond)
                 x[:, :, i, j] = self._draw(logits[..., i, j], u[:, :, i, j])
         return x
+
+class PixelCNN(PixelModel):
+    """The gated PixelCNN: a vertical and a horizontal stack of gated blocks (generators/layers.py)."""
+
+    def __init__(self, cfg: PixelCNNConfig):
+        super().__init__()
+        if cfg.head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}, got {cfg.head!r}")
+        if cfg.n_layers < 1:
+            raise ValueError("n_layers must be >= 1")
+        self.cfg = cfg
+        c, p = cfg.image_channels, cfg.channels
+        cond_dim = cfg.num_classes + cfg.code_dim
+        self.blocks = nn.ModuleList(
+            [GatedBlock(c, p, cfg.first_kernel_size, cond_dim, first=True)]
+            + [GatedBlock(p, p, cfg.kernel_size, cond_dim) for _ in range(cfg.n_layers - 1)]
+        )
+        self.levels = 256 if cfg.head == "softmax" else 1
+        self.out = nn.Sequential(  # on the sum of the skips, one position at a time
+            nn.ReLU(), Conv1x1(p, cfg.head_channels), nn.ReLU(), Conv1x1(cfg.head_channels, self.levels * c)
+        )
+
+    @property
+    def head_weight(self) -> torch.Tensor:
+        return self.out[-1].weight
+
+    def _logits(self, xs: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
+        v = h = xs
+        skip = 0
+        for block in self.blocks:
+            v, h, s = block(v, h, cond)
+            skip = skip + s
+        return self._shape(self.out(skip))
 
     def _sample_fast(self, u: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
         """Same draws, computing only what each pixel needs.

@@ -184,9 +184,9 @@ def _histogram(p: torch.Tensor) -> list[int]:
 def build_recipe(cfg: TrainConfig, image_shape, num_classes: int, device: torch.device, wrap: Callable):
     mcfg = model_config(cfg.model, cfg.model_config, image_shape, num_classes)
     if cfg.model in ("pixelcnn", "pixelcnn-bin"):
-        from .pixelcnn import PixelCNN
+        from .pixelcnn import make_pixelcnn
 
-        return mcfg, LikelihoodRecipe(cfg.model, PixelCNN(mcfg).to(device), cfg, device, wrap)
+        return mcfg, LikelihoodRecipe(cfg.model, make_pixelcnn(mcfg).to(device), cfg, device, wrap)
     if cfg.model == "autoencoder":
         from .autoencoder import PixelCNNAutoencoder
 
