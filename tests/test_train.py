@@ -60,10 +60,15 @@ def _losses(run: Path) -> list[float]:
     return [h["loss_d"] if "loss_d" in h else h["loss"] for h in ck["state"]["history"]]
 
 
-@pytest.mark.parametrize("model", ["pixelcnn", "dcgan"])
-def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, model, monkeypatch):
+STREAMS = dict(model_config=dict(arch="streams", channels=8, nr_resnet=1), lr_schedule="cosine", warmup_steps=3,
+               ema=0.9, cpu_bf16=True)
+
+
+@pytest.mark.parametrize("model,extra", [("pixelcnn", {}), ("dcgan", {}), ("pixelcnn", STREAMS)],
+                         ids=["pixelcnn", "dcgan", "streams-cosine-ema"])
+def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, model, extra, monkeypatch):
     ref = tmp_path / "ref"
-    train(smoke(model, ref, epochs=2))
+    train(smoke(model, ref, epochs=2, **extra))
 
     # Interrupt the second run mid-epoch, as Ctrl-C would (the loop polls the flag after each step).
     import generators.train as T
@@ -83,15 +88,24 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, model,
     cut = tmp_path / "cut"
     monkeypatch.setattr(T, "_StopFlag", StopAfter11Steps)
     with pytest.raises(TrainingInterrupted):
-        train(smoke(model, cut, epochs=2))
+        train(smoke(model, cut, epochs=2, **extra))
     saved = load_checkpoint(cut / model / "checkpoint.pt")["state"]
     assert (saved["epoch"], saved["batch"], saved["step"]) == (1, 3, 11)  # 8 batches per epoch
 
     with pytest.raises(Exception, match="--resume"):
-        train(smoke(model, cut, epochs=2))
-    metrics = train(smoke(model, cut, epochs=2), resume=True)
+        train(smoke(model, cut, epochs=2, **extra))
+    metrics = train(smoke(model, cut, epochs=2, **extra), resume=True)
     assert metrics["steps"] == 16
     assert _losses(cut / model) == _losses(ref / model)  # bitwise on CPU: same data order, RNG and weights
+    shipped = [load_checkpoint(r / model / "model.pt")["weights"] for r in (cut, ref)]
+    for part, state in shipped[0].items():
+        for name, w in state.items():
+            assert torch.equal(w, shipped[1][part][name]), (part, name)
+    if extra.get("ema"):  # the averaged weights ship, not the last step's
+        lrs = [h["lr"] for h in load_checkpoint(ref / model / "checkpoint.pt")["state"]["history"]]
+        assert lrs[0] < lrs[2] and lrs[-1] < lrs[3]  # warm-up, then the cosine down
+        raw = load_checkpoint(ref / model / "checkpoint.pt")["recipe"]["model"]
+        assert any(not torch.equal(raw[k], shipped[1]["model"][k]) for k in raw)
 
 
 def test_cli_train_generators_smoke_and_sample(tmp_path):
