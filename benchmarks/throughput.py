@@ -119,6 +119,27 @@ def models_only(frames: np.ndarray, stability: str, workers: int) -> dict:
             "scans_per_second": round(len(frames) / seconds, 2)}
 
 
+def startup(scan: Path, repeats: int = 5) -> dict:
+    """Median wall seconds of `python -c "import torch"` and of `forensics score ONE_SCAN` (fresh
+    processes, alternated): what the first scored scan costs beyond importing torch."""
+    import statistics
+    import subprocess
+    import sys
+
+    from benchmarks.load import forensics_command
+
+    times: dict[str, list[float]] = {"import_torch": [], "score_one_scan": []}
+    for _ in range(repeats):
+        for key, cmd in (("import_torch", [sys.executable, "-c", "import torch"]),
+                         ("score_one_scan", [*forensics_command(), "score", str(scan), "--quiet"])):
+            t = time.perf_counter()
+            subprocess.run(cmd, check=True, capture_output=True)
+            times[key].append(time.perf_counter() - t)
+    med = {k: round(statistics.median(v), 3) for k, v in times.items()}
+    return {**med, "after_import_torch": round(med["score_one_scan"] - med["import_torch"], 3), "repeats": repeats,
+            "target_after_import_torch": 1.0}
+
+
 def run(quick: bool, out_dir: Path, seed: int = 0, n: int | None = None) -> dict:
     """Time scoring at every configuration above. The seed is unused (scoring draws no random
     numbers) but recorded."""
@@ -149,6 +170,8 @@ def run(quick: bool, out_dir: Path, seed: int = 0, n: int | None = None) -> dict
             log(f"throughput: forensics score {' '.join(options) or '(defaults)'} on {n} scans")
             rows.append(end_to_end(tmp / "small", tmp / "full", n_small, n, options, tmp))
             log(f"throughput: {rows[-1]['marginal_scans_per_second']} scans/s marginal")
+        first = startup(sorted((tmp / "small").glob("*.png"))[0], 2 if quick else 5)
+        log(f"throughput: first scan {first['after_import_torch']} s after import torch")
         frames = np.stack([preprocess_file(p) for p in sorted((tmp / "full").glob("*.png"))])
         models = [models_only(frames, mode, cores) for mode in ("near", "all", "off")]
     finally:
@@ -157,7 +180,7 @@ def run(quick: bool, out_dir: Path, seed: int = 0, n: int | None = None) -> dict
     for r in rows:
         r["ratio_to_models"] = round(best[_mode(r["options"])] / r["marginal_scans_per_second"], 2)
     result = {"benchmark": NAME, "quick": quick, "seed": seed, "n": n, "n_small": n_small, "cores": cores,
-              "scan_sizes_px": list(SIZES), "end_to_end": rows, "models_only": models, "target_scans_per_second": 300,
+              "scan_sizes_px": list(SIZES), "end_to_end": rows, "models_only": models, "startup": first, "target_scans_per_second": 300,
               "target_ratio": 1.3, "wall_seconds": round(time.perf_counter() - started, 1), "machine": machine_info()}
     write_result(out_dir, NAME, result)
     return result
@@ -178,6 +201,11 @@ def markdown(result: dict) -> str:
         lines.append(f"| `{e['options']}` | {e['marginal_scans_per_second']:.1f} | {e['scans_per_second']:.1f} | "
                      f"{e['startup_seconds']:.1f} | {e['ratio_to_models']:.2f} | "
                      f"{100 * e.get('rescanned_share', 0):.1f}% | {e['peak_rss_mb']:.0f} |")
+    st = r.get("startup")
+    if st:
+        lines += ["", f"Start-up (median of {st['repeats']} fresh processes): `import torch` {st['import_torch']:.2f} s, "
+                      f"`forensics score ONE_SCAN` {st['score_one_scan']:.2f} s, so the first scan is scored "
+                      f"{st['after_import_torch']:.2f} s after torch is imported (target <= {st['target_after_import_torch']:g} s)."]
     lines += ["", "| models only (score_images on in-memory frames, one process per core) | scans/s |", "|---|---:|"]
     for m in r["models_only"]:
         lines.append(f"| --stability {m['stability']}, {m['workers']} processes | "
