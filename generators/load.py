@@ -21,7 +21,8 @@ from torch import nn
 from forensics.checkpoint import load_checkpoint
 from forensics.errors import CheckpointError, ForensicsError
 
-MODELS = ("pixelcnn", "pixelcnn-bin", "autoencoder", "dcgan", "fcgan")
+MODELS = ("pixelcnn", "pixelcnn-bin", "autoencoder", "vae", "dcgan", "fcgan")
+CONDITIONAL = ("pixelcnn", "pixelcnn-bin", "vae")  # models that can draw a given digit
 GANS = ("dcgan", "fcgan")
 PIXELCNNS = ("pixelcnn", "pixelcnn-bin")
 WEIGHTS_FILE = "model.pt"
@@ -39,6 +40,10 @@ def model_config(name: str, overrides: dict, image_shape: tuple[int, int, int], 
         from .autoencoder import PixelCNNAutoencoderConfig
 
         base = PixelCNNAutoencoderConfig()
+    elif name == "vae":
+        from .vae import VAEConfig
+
+        base = VAEConfig(image_channels=c, image_size=h, num_classes=num_classes)
     elif name in GANS:
         from .gan import GANConfig
 
@@ -56,21 +61,21 @@ class Generator:
     """A trained generator: its name, the network, and how to draw from it."""
 
     name: str
-    network: object  # PixelCNN | PixelCNNAutoencoder | gan.TrainedGAN
+    network: object  # PixelCNN | PixelCNNStreams | PixelCNNAutoencoder | VAE | gan.TrainedGAN
     image_shape: tuple[int, int, int]
 
     @property
     def conditional(self) -> bool:
-        """True for a class-conditional PixelCNN (``sample(..., digit=k)`` works)."""
-        return self.name in PIXELCNNS and getattr(self.network.cfg, "num_classes", 0) > 0
+        """True for a class-conditional PixelCNN or VAE (``sample(..., digit=k)`` works)."""
+        return self.num_classes > 0
 
     @property
     def num_classes(self) -> int:
-        return int(getattr(self.network.cfg, "num_classes", 0)) if self.name in PIXELCNNS else 0
+        return int(getattr(self.network.cfg, "num_classes", 0)) if self.name in CONDITIONAL else 0
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator, digit: int | None = None) -> torch.Tensor:
-        """n uint8 images [n, C, H, W]; a conditional PixelCNN draws ``digit``, or the digits in turn."""
+        """n uint8 images [n, C, H, W]; a conditional model draws ``digit``, or the digits in turn."""
         if self.name in GANS:
             return self.network.sample(n, generator=generator)
         model = self.network.eval()
@@ -93,6 +98,10 @@ def build_network(name: str, mcfg, image_shape: tuple[int, int, int], device: to
         from .autoencoder import PixelCNNAutoencoder
 
         return PixelCNNAutoencoder(mcfg).to(device)
+    if name == "vae":
+        from .vae import VAE
+
+        return VAE(mcfg).to(device)
     from .gan import TrainedGAN
 
     return TrainedGAN(mcfg, image_shape, device)

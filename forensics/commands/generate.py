@@ -11,7 +11,7 @@ from rich.markup import escape
 
 from forensics.errors import EXIT_INTERRUPTED, EXIT_MISSING, CheckpointError, DataMissingError, ForensicsError
 
-from .options import GAN, DataDir, Model, Preset, Seed, Walk, check_device, err, fail, set_threads
+from .options import DataDir, Latent, Model, Preset, Seed, Walk, check_device, err, fail, set_threads
 
 DEFAULT_MODELS = (Model.pixelcnn, Model.pixelcnn_bin, Model.dcgan, Model.fcgan)
 Run = Annotated[Optional[Path], typer.Option(
@@ -110,7 +110,7 @@ def sample(
     model: Annotated[Model, typer.Option("--model", "-m", help="The generator to draw from.")] = Model.pixelcnn,
     run: Run = None,
     n: Annotated[int, typer.Option("-n", min=1, help="Number of samples.")] = 64,
-    digit: Annotated[Optional[int], typer.Option(min=0, max=9, help="Digit to draw (class-conditional PixelCNN only); default: all digits in turn.")] = None,
+    digit: Annotated[Optional[int], typer.Option(min=0, max=9, help="Digit to draw (class-conditional PixelCNN or VAE); default: all digits in turn.")] = None,
     out: Annotated[str, typer.Option("--out", "-o", help="PNG grid to write; or a folder (an existing one, or a path "
                                                         "ending in /) for one 28x28 PNG per sample, named by index "
                                                         "and digit, ready for `forensics score`.")] = "samples.png",
@@ -125,7 +125,7 @@ def sample(
     check_device(device)
     gen = _generator(model.value, run, device)
     if digit is not None and not gen.conditional:
-        raise fail(f"--digit needs a class-conditional PixelCNN; {model.value} is not one")
+        raise fail(f"--digit needs a class-conditional model (PixelCNN, VAE); {model.value} is not one")
     images = gen.sample(n, torch.Generator(device=device).manual_seed(seed), digit=digit)
     target = Path(out)
     if out.endswith(("/", "\\")) or target.is_dir():
@@ -141,34 +141,43 @@ def sample(
 
 
 def interpolate(
-    model: Annotated[GAN, typer.Option("--model", "-m", help="The GAN whose latent space to walk.")] = GAN.dcgan,
+    model: Annotated[Latent, typer.Option("--model", "-m", help="The model whose latent space to walk: a GAN's noise or the VAE's code.")] = Latent.dcgan,
     run: Run = None,
     mode: Annotated[Walk, typer.Option(help="slerp (spherical), lerp (linear) between two points, or dim (one latent dimension).")] = Walk.slerp,
     steps: Annotated[int, typer.Option(min=2, help="Images in the strip.")] = 10,
     rows: Annotated[int, typer.Option(min=1, help="How many strips (pairs of end points) to draw.")] = 4,
     dim: Annotated[int, typer.Option(min=0, help="Latent dimension to vary with --mode dim.")] = 0,
     span: Annotated[float, typer.Option(help="With --mode dim: vary the dimension from -span to +span.")] = 3.0,
+    digit: Annotated[Optional[int], typer.Option(min=0, max=9, help="The VAE's digit for every strip; default: strip k draws digit k mod 10.")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="PNG strip to write.")] = Path("interpolation.png"),
     seed: Annotated[int, typer.Option(help="Seed for the end points.")] = 0,
 ) -> None:
-    """Walk the latent space of a trained GAN and write the images as strips."""
+    """Walk the latent space of a trained GAN or VAE and write the images as strips."""
     import torch
 
     from generators.interpolate import along_dim, lerp, slerp
     from generators.visuals import save_grid
 
-    gan = _generator(model.value, run, "cpu").network
-    z_dim = gan.cfg.z_dim
+    net = _generator(model.value, run, "cpu").network
+    if model is Latent.vae:
+        z_dim = net.cfg.latent_dim
+        conditional = net.cfg.num_classes > 0
+        decode = lambda zs, k: net.render(zs.to(net.head_weight.dtype), (digit if digit is not None else k % 10) if conditional else None)  # noqa: E731
+    else:
+        if digit is not None:
+            raise fail(f"--digit needs the class-conditional VAE; {model.value} is not conditional")
+        z_dim = net.cfg.z_dim
+        decode = lambda zs, k: net.generate(zs)  # noqa: E731
     if dim >= z_dim:
         raise fail(f"--dim must be 0..{z_dim - 1}")
     g = torch.Generator().manual_seed(seed)
     strips = []
-    for _ in range(rows):
+    for k in range(rows):
         z0, z1 = torch.randn(z_dim, generator=g), torch.randn(z_dim, generator=g)
         if mode is Walk.dim:
             zs = along_dim(z0, dim, torch.linspace(-span, span, steps))
         else:
             zs = (slerp if mode is Walk.slerp else lerp)(z0, z1, steps)
-        strips.append(gan.generate(zs))
+        strips.append(decode(zs, k))
     save_grid(torch.cat(strips), out, nrow=steps, scale=2)
     err.print(f"wrote {rows} {mode.value} strips of {steps} {model.value} images to {escape(str(out))}")

@@ -43,13 +43,16 @@ class Model(str, enum.Enum):
     pixelcnn = "pixelcnn"
     pixelcnn_bin = "pixelcnn-bin"
     autoencoder = "autoencoder"
+    vae = "vae"
     dcgan = "dcgan"
     fcgan = "fcgan"
 
 
-class GAN(str, enum.Enum):
+class Latent(str, enum.Enum):
+    """Models with a latent space to walk."""
     dcgan = "dcgan"
     fcgan = "fcgan"
+    vae = "vae"
 
 
 class Preset(str, enum.Enum):
