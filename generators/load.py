@@ -21,8 +21,8 @@ from torch import nn
 from forensics.checkpoint import load_checkpoint
 from forensics.errors import CheckpointError, ForensicsError
 
-MODELS = ("pixelcnn", "pixelcnn-bin", "autoencoder", "vae", "dcgan", "fcgan")
-CONDITIONAL = ("pixelcnn", "pixelcnn-bin", "vae")  # models that can draw a given digit
+MODELS = ("pixelcnn", "pixelcnn-bin", "autoencoder", "vae", "diffusion", "dcgan", "fcgan")
+CONDITIONAL = ("pixelcnn", "pixelcnn-bin", "vae", "diffusion")  # models that can draw a given digit
 GANS = ("dcgan", "fcgan")
 PIXELCNNS = ("pixelcnn", "pixelcnn-bin")
 WEIGHTS_FILE = "model.pt"
@@ -44,6 +44,10 @@ def model_config(name: str, overrides: dict, image_shape: tuple[int, int, int], 
         from .vae import VAEConfig
 
         base = VAEConfig(image_channels=c, image_size=h, num_classes=num_classes)
+    elif name == "diffusion":
+        from .diffusion import DiffusionConfig
+
+        base = DiffusionConfig(image_channels=c, image_size=h, num_classes=num_classes)
     elif name in GANS:
         from .gan import GANConfig
 
@@ -61,7 +65,7 @@ class Generator:
     """A trained generator: its name, the network, and how to draw from it."""
 
     name: str
-    network: object  # PixelCNN | PixelCNNStreams | PixelCNNAutoencoder | VAE | gan.TrainedGAN
+    network: object  # PixelCNN | PixelCNNStreams | PixelCNNAutoencoder | VAE | Diffusion | gan.TrainedGAN
     image_shape: tuple[int, int, int]
 
     @property
@@ -102,6 +106,10 @@ def build_network(name: str, mcfg, image_shape: tuple[int, int, int], device: to
         from .vae import VAE
 
         return VAE(mcfg).to(device)
+    if name == "diffusion":
+        from .diffusion import Diffusion
+
+        return Diffusion(mcfg).to(device)
     from .gan import TrainedGAN
 
     return TrainedGAN(mcfg, image_shape, device)

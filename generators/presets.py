@@ -20,6 +20,8 @@ PRESETS: dict[str, dict[str, dict]] = {
                             model_config=dict(channels=8, n_layers=2, encoder_channels=4)),
         "vae": dict(epochs=1, batch_size=32, lr=2e-3, train_limit=256, test_limit=64, n_samples=10,
                     model_config=dict(channels=8, hidden=32, latent_dim=4)),
+        "diffusion": dict(epochs=1, batch_size=32, lr=2e-3, train_limit=256, test_limit=64, n_samples=10,
+                          model_config=dict(channels=8, sample_steps=5)),
         "dcgan": dict(epochs=1, batch_size=32, lr=2e-4, train_limit=256, test_limit=64, n_samples=16,
                       model_config=dict(g_width=8, d_capacity=0.25)),
         "fcgan": dict(epochs=1, batch_size=32, lr=2e-4, train_limit=256, test_limit=64, n_samples=16,
@@ -36,6 +38,9 @@ PRESETS: dict[str, dict[str, dict]] = {
         "autoencoder": dict(epochs=2, batch_size=64, lr=2e-3, lr_decay=0.5, model_config=CPU_PIXELCNN),
         "vae": dict(epochs=20, batch_size=128, lr=1e-3, lr_schedule="cosine", warmup_steps=200, ema=0.999,
                     model_config=dict()),
+        # DDPM + DDIM, 32 wide: 5 min an epoch on one core with bf16 (1.6x faster than fp32 here).
+        "diffusion": dict(epochs=12, batch_size=64, lr=1e-3, lr_schedule="cosine", warmup_steps=500, ema=0.999,
+                          cpu_bf16=True, model_config=dict()),
         "dcgan": dict(epochs=4, batch_size=64, lr=2e-4, model_config=dict()),
         "fcgan": dict(epochs=30, batch_size=128, lr=2e-4, model_config=dict()),
     },

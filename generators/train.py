@@ -190,6 +190,28 @@ class LikelihoodRecipe:
         return {"model": self.eval_model.state_dict()}
 
 
+class DiffusionRecipe(LikelihoodRecipe):
+    """The diffusion model: the same optimiser, schedule and average; its figure of merit is the
+    noise-prediction error on test digits at seeded timesteps (it has no likelihood to report)."""
+
+    @torch.no_grad()
+    def evaluate(self, test: ImageData, batch_size: int = 500, n: int = 2000) -> dict[str, float]:
+        model = self.eval_model.eval()
+        g = torch.Generator(device=self.device).manual_seed(0)
+        total, count = 0.0, 0
+        for i in range(0, min(n, len(test)), batch_size):
+            x = test.images[i : i + batch_size].to(self.device)
+            y = test.labels[i : i + batch_size].to(self.device)
+            total += model.loss(x, y, generator=g).item() * len(x)
+            count += len(x)
+        return {"test_denoise_mse": total / max(count, 1)}
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        y = torch.arange(n, device=self.device) % 10 if self.conditional else None
+        return self.eval_model.eval().sample(n, y=y, generator=generator)
+
+
 class AdversarialRecipe:
     """DCGAN and the fully-connected GAN: the game itself lives in generators/gan.py."""
 
@@ -259,6 +281,10 @@ def build_recipe(cfg: TrainConfig, image_shape, num_classes: int, device: torch.
         from .vae import VAE
 
         return mcfg, LikelihoodRecipe(cfg.model, VAE(mcfg).to(device), cfg, device, wrap, total_steps)
+    if cfg.model == "diffusion":
+        from .diffusion import Diffusion
+
+        return mcfg, DiffusionRecipe(cfg.model, Diffusion(mcfg).to(device), cfg, device, wrap, total_steps)
     from .gan import GAN
 
     mcfg = dataclasses.replace(mcfg, lr=cfg.lr)

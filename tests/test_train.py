@@ -26,7 +26,7 @@ def smoke(model: str, out: Path, **kw) -> TrainConfig:
     return TrainConfig(model=model, out=str(out), seed=3, **fields)
 
 
-@pytest.mark.parametrize("model", ["pixelcnn", "pixelcnn-bin", "dcgan", "fcgan", "autoencoder", "vae"])
+@pytest.mark.parametrize("model", ["pixelcnn", "pixelcnn-bin", "dcgan", "fcgan", "autoencoder", "vae", "diffusion"])
 def test_smoke_run_writes_every_artifact(tmp_path, model):
     metrics = train(smoke(model, tmp_path))
     run = tmp_path / model

@@ -141,31 +141,40 @@ def sample(
 
 
 def interpolate(
-    model: Annotated[Latent, typer.Option("--model", "-m", help="The model whose latent space to walk: a GAN's noise or the VAE's code.")] = Latent.dcgan,
+    model: Annotated[Latent, typer.Option("--model", "-m", help="The model whose latent space to walk: a GAN's noise, the VAE's code, the diffusion model's initial noise.")] = Latent.dcgan,
     run: Run = None,
     mode: Annotated[Walk, typer.Option(help="slerp (spherical), lerp (linear) between two points, or dim (one latent dimension).")] = Walk.slerp,
     steps: Annotated[int, typer.Option(min=2, help="Images in the strip.")] = 10,
     rows: Annotated[int, typer.Option(min=1, help="How many strips (pairs of end points) to draw.")] = 4,
     dim: Annotated[int, typer.Option(min=0, help="Latent dimension to vary with --mode dim.")] = 0,
     span: Annotated[float, typer.Option(help="With --mode dim: vary the dimension from -span to +span.")] = 3.0,
-    digit: Annotated[Optional[int], typer.Option(min=0, max=9, help="The VAE's digit for every strip; default: strip k draws digit k mod 10.")] = None,
+    digit: Annotated[Optional[int], typer.Option(min=0, max=9, help="The VAE's or diffusion model's digit for every strip; default: strip k draws digit k mod 10.")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="PNG strip to write.")] = Path("interpolation.png"),
     seed: Annotated[int, typer.Option(help="Seed for the end points.")] = 0,
 ) -> None:
-    """Walk the latent space of a trained GAN or VAE and write the images as strips."""
+    """Walk the latent space of a trained GAN, VAE or diffusion model and write the images as strips."""
     import torch
 
     from generators.interpolate import along_dim, lerp, slerp
     from generators.visuals import save_grid
 
     net = _generator(model.value, run, "cpu").network
-    if model is Latent.vae:
-        z_dim = net.cfg.latent_dim
+    if model in (Latent.vae, Latent.diffusion):
         conditional = net.cfg.num_classes > 0
-        decode = lambda zs, k: net.render(zs.to(net.head_weight.dtype), (digit if digit is not None else k % 10) if conditional else None)  # noqa: E731
+
+        def label(k: int):
+            return (digit if digit is not None else k % 10) if conditional else None
+
+        if model is Latent.vae:
+            z_dim = net.cfg.latent_dim
+            decode = lambda zs, k: net.render(zs.to(net.head_weight.dtype), label(k))  # noqa: E731
+        else:  # the diffusion model's initial noise: DDIM with eta = 0 maps it to one image
+            shape = (net.cfg.image_channels, net.cfg.image_size, net.cfg.image_size)
+            z_dim = shape[0] * shape[1] * shape[2]
+            decode = lambda zs, k: net.sample(len(zs), y=label(k), noise=zs.view(-1, *shape))  # noqa: E731
     else:
         if digit is not None:
-            raise fail(f"--digit needs the class-conditional VAE; {model.value} is not conditional")
+            raise fail(f"--digit needs the class-conditional VAE or diffusion model; {model.value} is not conditional")
         z_dim = net.cfg.z_dim
         decode = lambda zs, k: net.generate(zs)  # noqa: E731
     if dim >= z_dim:

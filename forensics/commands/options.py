@@ -44,6 +44,7 @@ class Model(str, enum.Enum):
     pixelcnn_bin = "pixelcnn-bin"
     autoencoder = "autoencoder"
     vae = "vae"
+    diffusion = "diffusion"
     dcgan = "dcgan"
     fcgan = "fcgan"
 
@@ -53,6 +54,7 @@ class Latent(str, enum.Enum):
     dcgan = "dcgan"
     fcgan = "fcgan"
     vae = "vae"
+    diffusion = "diffusion"
 
 
 class Preset(str, enum.Enum):
