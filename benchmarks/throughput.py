@@ -64,11 +64,12 @@ def _rows(path: Path) -> tuple[int, float]:
     return len(rows), sum(r["rescanned"] == "true" for r in rows) / max(len(rows), 1)
 
 
-def end_to_end(small: Path, full: Path, n_small: int, n: int, options: list[str], tmp: Path) -> dict:
+def end_to_end(small: Path, full: Path, n_small: int, n: int, options: list[str], tmp: Path,
+               env: dict | None = None) -> dict:
     runs = {}
     for label, folder, k in (("small", small, n_small), ("full", full, n)):
         out = tmp / f"{label}.csv"
-        r = run_sampled(_command(folder, out, options), interval=0.5)
+        r = run_sampled(_command(folder, out, options), interval=0.5, env=env)
         if r["returncode"] not in (0,):
             raise RuntimeError(f"forensics score {' '.join(options)} exited {r['returncode']}: {r['stderr_tail']}")
         count, rescanned = _rows(out)
@@ -87,6 +88,27 @@ def _mode(options: list[str] | str) -> str:
     """The --stability mode a row's options ask for."""
     text = options if isinstance(options, str) else " ".join(options)
     return "off" if "--no-stability" in text else "all" if "--stability all" in text else "near"
+
+
+def on_a_running_ray_cluster(tmp: Path, n_small: int, n: int, options: list[str], cores: int) -> dict:
+    """The Ray row, the way a cluster is used: a head started once (`ray start --head` with every
+    core here), each `forensics score --engine ray` connecting to it through RAY_ADDRESS. A
+    fresh local instance per command would add a start-up of 15-25 s that varies from run to
+    run by more than the scoring itself takes, and the marginal rate would be noise."""
+    import subprocess
+    import sys
+
+    from benchmarks.common import child_env
+
+    ray = str(Path(sys.executable).parent / "ray")
+    subprocess.run([ray, "start", "--head", f"--num-cpus={cores}", "--include-dashboard=false"], check=True,
+                   capture_output=True, env=child_env())
+    try:
+        row = end_to_end(tmp / "small", tmp / "full", n_small, n, options, tmp, env={**child_env(), "RAY_ADDRESS": "auto"})
+    finally:
+        subprocess.run([ray, "stop", "--force"], capture_output=True, env=child_env())
+    row["options"] += " (a running local Ray head, RAY_ADDRESS=auto)"
+    return row
 
 
 def _model_worker(args) -> float:
@@ -168,7 +190,10 @@ def run(quick: bool, out_dir: Path, seed: int = 0, n: int | None = None) -> dict
         rows = []
         for options in configs:
             log(f"throughput: forensics score {' '.join(options) or '(defaults)'} on {n} scans")
-            rows.append(end_to_end(tmp / "small", tmp / "full", n_small, n, options, tmp))
+            if "ray" in options:
+                rows.append(on_a_running_ray_cluster(tmp, n_small, n, options, cores))
+            else:
+                rows.append(end_to_end(tmp / "small", tmp / "full", n_small, n, options, tmp))
             log(f"throughput: {rows[-1]['marginal_scans_per_second']} scans/s marginal")
         first = startup(sorted((tmp / "small").glob("*.png"))[0], 2 if quick else 5)
         log(f"throughput: first scan {first['after_import_torch']} s after import torch")

@@ -46,7 +46,7 @@ from forensics.threads import worker_init
 
 from . import printscan
 from .fonts import font_forgeries
-from .cnn import CNNConfig, ScanCNN, train_cnn
+from .cnn import CNNConfig, ScanCNN, for_inference, train_cnn
 from .bundle import (CNN_NAMES, MODEL_NAMES, Combiner, HumanReference, StabilityBound, describe_bundle, load_bundle,
                      load_models, logit, write_bundle)
 from .signals import (ALL_SIGNALS, FAST_SIGNALS, REQUIRED_SIGNALS, DetectorModels, as_batch, chunked, compute_signals,
@@ -583,7 +583,7 @@ def _run_info(run_dir: Path) -> dict:
 
 def _cnn_logits(model: ScanCNN, images: np.ndarray, device: torch.device) -> np.ndarray:
     with torch.no_grad():
-        return chunked(model.eval().to(device), as_batch(images), device).astype(np.float64)
+        return chunked(for_inference(model, device), as_batch(images), device).astype(np.float64)
 
 
 def train_cnns(models: DetectorModels, human: np.ndarray, per_generator: int, cfg: CNNConfig, seed: int,
@@ -685,7 +685,7 @@ def calibrate(run_dir: str | Path | None, out_dir: str | Path, per_generator: in
                                         progress, workers)
             shipped = {"cnn": cnns["all"], "font_cnn": cnns["font"]}  # bundle file name (and models field) -> CNN
             for name, cnn in shipped.items():  # from here on the models are the bundle's, as scoring will see them
-                setattr(models, name, cnn.to(models.device))
+                setattr(models, name, for_inference(cnn, models.device))
         else:
             cnns, shipped = {}, {name: run_dir / name / "model.pt" for name in CNN_NAMES}  # copied unchanged
         cal = build_calibration_set(models, human, per_generator, seed, sample_batch, progress, workers)

@@ -61,6 +61,8 @@ class ScanCNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logit [B] (machine > 0) for uint8 images [B, 1, 28, 28]."""
         h = x.float() / 127.5 - 1.0
+        if self.conv2.weight.is_contiguous(memory_format=torch.channels_last):  # see for_inference
+            h = h.contiguous(memory_format=torch.channels_last)
         h = F.relu(self.conv1(h))
         if self.cfg.early_pool:
             h = F.max_pool2d(h, 2)  # pool before conv2 instead of after it (a variant tried, not the default)
@@ -134,6 +136,13 @@ def save_cnn(model: ScanCNN, path: str | Path) -> None:
     atomic_save({"format": FORMAT, "config": asdict(model.cfg), "state_dict": model.state_dict()}, path)
 
 
+def for_inference(model: ScanCNN, device: str | torch.device = "cpu") -> ScanCNN:
+    """The model on ``device`` in eval mode, weights channels-last: on a CPU its convolutions then
+    run much faster (benchmarks/speed.py, "costs"), with logits within float rounding of the
+    default layout's; scoring and calibration both use it."""
+    return model.to(device, memory_format=torch.channels_last).eval()
+
+
 def load_cnn(path: str | Path, device: str = "cpu") -> ScanCNN:
     """A ScanCNN from save_cnn's file, weights only (CheckpointError if missing or not one)."""
     ckpt = load_checkpoint(path, map_location=device)
@@ -146,4 +155,4 @@ def load_cnn(path: str | Path, device: str = "cpu") -> ScanCNN:
         model.load_state_dict(ckpt["state_dict"])
     except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
         raise CheckpointError(f"{path}: not a ScanCNN checkpoint ({type(exc).__name__}: {exc})") from None
-    return model.to(device).eval()
+    return for_inference(model, device)
