@@ -152,6 +152,14 @@ class Combiner:
         return cls.from_dict(d, source)
 
 
+def _parse(text: str, fmt: str) -> dict:
+    """A bundle JSON file's object, checked to be of format ``fmt`` (ValueError if not)."""
+    d = json.loads(text)
+    if not isinstance(d, dict) or d.get("format") != fmt:
+        raise ValueError(f"format is {d.get('format') if isinstance(d, dict) else None!r}, expected {fmt!r}")
+    return d
+
+
 # --------------------------------------------------------------------------- human reference
 
 
@@ -190,9 +198,7 @@ class HumanReference:
     @classmethod
     def from_json(cls, text: str, source: str = REFERENCE_FILE) -> "HumanReference":
         try:
-            d = json.loads(text)
-            if d.get("format") != REFERENCE_FORMAT:
-                raise ValueError(f"format is {d.get('format')!r}, expected {REFERENCE_FORMAT!r}")
+            d = _parse(text, REFERENCE_FORMAT)
             q, counts = {}, {}
             for name, entry in d["signals"].items():
                 values = np.asarray(entry["quantiles"], dtype=np.float64)
@@ -239,9 +245,7 @@ class StabilityBound:
     @classmethod
     def from_json(cls, text: str, source: str = STABILITY_FILE) -> "StabilityBound":
         try:
-            d = json.loads(text)
-            if d.get("format") != STABILITY_FORMAT:
-                raise ValueError(f"format is {d.get('format')!r}, expected {STABILITY_FORMAT!r}")
+            d = _parse(text, STABILITY_FORMAT)
             bounds = [float(d["toward_machine_logits"]), float(d["toward_human_logits"])]
             if not all(math.isfinite(b) and b >= 0 for b in bounds):
                 raise ValueError(f"bounds must be finite numbers >= 0, got {bounds}")

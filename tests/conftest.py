@@ -64,3 +64,34 @@ def mnist_test_frames() -> np.ndarray:
     from forensics.data import load_dataset
 
     return load_dataset("mnist", train=False).images[:16, 0].numpy()
+
+
+@pytest.fixture
+def fit_briefly():
+    """fit(model, x, y, steps, lr) -> (loss before, loss after): Adam on the model's own loss, one batch."""
+
+    def fit(model, x, y, steps: int = 30, lr: float = 1e-2) -> tuple[float, float]:
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+        first = model.loss(x, y).item()
+        for _ in range(steps):
+            loss = model.loss(x, y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return first, model.loss(x, y).item()
+
+    return fit
+
+
+@pytest.fixture
+def cli_here(tmp_path, monkeypatch):
+    """invoke(*args) runs the CLI with tmp_path as the working folder (the data path made absolute
+    first, as a relative FORENSICS_DATA would no longer point at it)."""
+    _need_data()
+    from typer.testing import CliRunner
+
+    from forensics.cli import app
+
+    monkeypatch.setenv("FORENSICS_DATA", str(Path(os.environ["FORENSICS_DATA"]).resolve()))
+    monkeypatch.chdir(tmp_path)
+    return lambda *args: CliRunner().invoke(app, [str(a) for a in args])

@@ -3,9 +3,6 @@ rewriting a digit, and the CLI on a trained smoke run."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 import torch
 
@@ -49,21 +46,11 @@ def test_learns_to_denoise_and_samples_deterministically():
         model.loss(torch.rand(1, 1, 8, 8))
 
 
-def test_cli_sample_and_interpolate_a_trained_diffusion_model(tmp_path, monkeypatch):
-    from typer.testing import CliRunner
-
-    from forensics.cli import app
-
-    if not os.environ.get("FORENSICS_DATA"):
-        pytest.skip("set FORENSICS_DATA to the MNIST folder")
-    monkeypatch.setenv("FORENSICS_DATA", str(Path(os.environ["FORENSICS_DATA"]).resolve()))
-    monkeypatch.chdir(tmp_path)
-    r = CliRunner().invoke(app, ["train-generators", "-m", "diffusion", "--preset", "smoke", "--out", "run"])
+def test_cli_sample_and_interpolate_a_trained_diffusion_model(cli_here, tmp_path):
+    r = cli_here("train-generators", "-m", "diffusion", "--preset", "smoke", "--out", "run")
     assert r.exit_code == 0, r.output
     assert "test_denoise_mse" in (tmp_path / "run" / "diffusion" / "metrics.json").read_text()
-    r = CliRunner().invoke(app, ["sample", "-m", "diffusion", "--run", "run", "-n", "2", "--digit", "5",
-                                 "--out", "d/"])
+    r = cli_here("sample", "-m", "diffusion", "--run", "run", "-n", "2", "--digit", "5", "--out", "d/")
     assert r.exit_code == 0, r.output
-    r = CliRunner().invoke(app, ["interpolate", "-m", "diffusion", "--run", "run", "--steps", "3", "--rows", "1",
-                                 "--out", "walk.png"])
+    r = cli_here("interpolate", "-m", "diffusion", "--run", "run", "--steps", "3", "--rows", "1", "--out", "walk.png")
     assert r.exit_code == 0 and (tmp_path / "walk.png").is_file(), r.output

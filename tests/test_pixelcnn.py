@@ -150,17 +150,9 @@ def test_loss_at_init_and_its_parts():
 
 
 @pytest.mark.parametrize("head", ["softmax", "bernoulli"])
-def test_overfits_a_tiny_batch(head):
-    x, y = strokes(8), torch.arange(8) % 10
-    model = tiny(head=head, channels=16)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    first = model.loss(x, y).item()
-    for _ in range(30):
-        loss = model.loss(x, y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    assert model.loss(x, y).item() < 0.5 * first
+def test_overfits_a_tiny_batch(head, fit_briefly):
+    first, last = fit_briefly(tiny(head=head, channels=16), strokes(8), torch.arange(8) % 10)
+    assert last < 0.5 * first
 
 
 # ----- 5. autoencoder -------------------------------------------------------------------------
@@ -247,7 +239,7 @@ def test_streams_see_the_whole_digit():
     assert input_grad(model, 27, 0)[0, 27] > 0  # the top-right corner, from the bottom-left
 
 
-def test_streams_condition_sample_and_learn():
+def test_streams_condition_sample_and_learn(fit_briefly):
     model = tiny_streams(num_classes=10)
     x, y = strokes(8), torch.arange(8) % 10
     assert model(x, y).shape == (8, 256, 1, 8, 8)
@@ -257,13 +249,7 @@ def test_streams_condition_sample_and_learn():
     fast = double.sample(3, y=torch.tensor([0, 7, 3]), generator=torch.Generator().manual_seed(0), method="fast")
     naive = double.sample(3, y=torch.tensor([0, 7, 3]), generator=torch.Generator().manual_seed(0), method="naive")
     assert torch.equal(fast, naive) and len(fast.unique()) > 1
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    first = model.loss(x, y).item()
-    for _ in range(30):
-        loss = model.loss(x, y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    assert model.loss(x, y).item() < 0.5 * first
+    first, last = fit_briefly(model, x, y)
+    assert last < 0.5 * first
     with pytest.raises(ValueError, match="multiple of 4"):
         tiny_streams(image_size=10)
