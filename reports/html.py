@@ -2,7 +2,8 @@
 
 - Images are inlined as data-URI PNGs: the original scan's thumbnail (re-opened with
   ``forensics.imageload.load_scan``; a placeholder when it cannot be), the 28x28 frame the
-  models saw (nearest-neighbour upscaled) and the PixelCNN surprise heatmap over it.
+  models saw (nearest-neighbour upscaled) and, when the records carry one (`--all-signals`),
+  the PixelCNN surprise heatmap over it.
 - The heatmap is red with alpha proportional to the per-pixel NLL, on one scale for the
   whole report: each overlay PNG is normalised to its own 99th-percentile NLL (``--h``),
   and CSS sets its opacity to ``--h / --hmax`` where ``--hmax`` is the largest such value
@@ -263,7 +264,7 @@ def render_row(record: dict, document: Optional[str], index: int, rank: int = 0)
         f'<td class="rank num">{rank}</td>'
         f'<td>{_thumb_html(file)}</td>'
         f'<td>{frame_img}</td>'
-        f'<td>{heat_img}</td>'
+        f'<td class="heatcell">{heat_img}</td>'
         f'<td class="file" title="{esc(file)}"><bdi class="name">{esc(name)}</bdi>{where}{doc_html}</td>'
         f'<td><span class="badge {verdict}">{verdict}</span>{top_html}</td>'
         f'<td>{_p_html(record)}</td>'
@@ -595,7 +596,8 @@ class HtmlSink:
         show_docs = tally.show_documents
         th = meta.get("thresholds") or {}
         t_human, t_machine = th.get("t_human", 0.2), th.get("t_machine", 0.8)
-        hmax = self.hmax if self.hmax > 0 else 1.0
+        heat = self.hmax > 0  # records scored without the PixelCNN's signals carry no heatmap: no column
+        hmax = self.hmax if heat else 1.0
         title = (f"Handwriting forensics report: {summary['machine']} machine, {summary['uncertain']} uncertain, "
                  f"{summary['human']} human, {summary['failed']} failed")
         w = stream.write
@@ -604,7 +606,7 @@ class HtmlSink:
         w('<meta name="referrer" content="no-referrer">\n')
         w('<meta name="viewport" content="width=device-width, initial-scale=1">\n')
         w(f"<title>{esc(title)}</title>\n<style>{CSS}\n:root{{--hmax:{hmax:.6g};--th:{float(t_human):.4f};"
-          f"--tm:{float(t_machine):.4f}}}\n</style>\n</head>\n")
+          f"--tm:{float(t_machine):.4f}}}\n{'' if heat else 'td.heatcell{display:none}'}</style>\n</head>\n")
         w('<body data-ready="0">\n<main>\n<header>\n<h1>Handwriting forensics report</h1>\n')
         w(f'<p class="sub">Which scanned characters were written by a person, and which were made by a machine. '
           f'Generated {esc(meta.get("generated") or "")}.</p>\n')
@@ -618,12 +620,14 @@ class HtmlSink:
             count = n if key == "all" else summary[key]
             w(f'<button type="button" data-filter="{key}" aria-pressed="{"true" if key == "all" else "false"}">'
               f'{label} <span class="muted">{count}</span></button>')
-        w(f'<span class="legend" title="per-pixel negative log-likelihood under the PixelCNN">surprise '
-          f'<span class="ramp"></span> 0 to {hmax:.2f} nats</span>')
+        if heat:
+            w(f'<span class="legend" title="per-pixel negative log-likelihood under the PixelCNN">surprise '
+              f'<span class="ramp"></span> 0 to {hmax:.2f} nats</span>')
         w(f'<span class="count" id="shown-count">showing {n} of {n}</span></div>\n')
         if n:
             w('<div class="tablewrap"><table id="records"><thead><tr>')
-            w(_sort_th("#", "input", ' class="num"') + "<th>Scan</th><th>Model view</th><th>Surprise</th>")
+            w(_sort_th("#", "input", ' class="num"') + "<th>Scan</th><th>Model view</th>"
+              + ("<th>Surprise</th>" if heat else ""))
             w(_sort_th("File", "file") + _sort_th("Verdict", "verdict")
               + _sort_th("p_machine", "p_machine", ' aria-sort="descending"') + _sort_th("digit", "digit", ' class="num wrap"'))
             w("<th>Signals <span class=\"muted\">(value, human percentile)</span></th></tr></thead>\n<tbody>\n")

@@ -246,6 +246,15 @@ def test_write_html_matches_render(batch, tmp_path):
     assert (tmp_path / "a.html").read_text(encoding="utf-8") == render_html(batch, meta)
 
 
+def test_html_without_heatmaps_has_no_surprise_column(batch):
+    meta = report_meta(command="test")
+    assert "<th>Surprise</th>" in render_html(batch, meta) and "surprise heatmap" in render_html(batch, meta)
+    plain = [{**r, "heatmap": None} for r in batch]  # scored with the combiner's signals only
+    page = render_html(plain, meta)
+    assert "<th>Surprise</th>" not in page and "surprise heatmap" not in page
+    assert "td.heatcell{display:none}" in page
+
+
 def test_terminal_report(batch):
     console = Console(record=True, width=160, color_system=None)
     recs = batch + [make_record("evil\x1b[2J\x1b]0;pwned\x07.png", 0.99)]
