@@ -50,6 +50,9 @@ class TrainConfig:
     lr_decay: float = 1.0  # multiplied into the learning rate after every epoch (lr_schedule "exponential")
     lr_schedule: str = "exponential"  # or "cosine": linear warm-up over warmup_steps, then cosine to 0 per step
     warmup_steps: int = 0
+    binarize: str = "threshold"  # pixelcnn-bin: "threshold" (x >= 128) or "stochastic" (each pixel on with
+    # probability x / 255: a fresh draw every batch in training, one seeded draw of the test set),
+    # the binarized MNIST of the PixelCNN paper's 81.30 nats
     ema: float = 0.0  # > 0: keep an exponential moving average of the weights (this decay per step); the
     # likelihood models evaluate, sample and ship the averaged weights
     seed: int = 0
@@ -113,6 +116,8 @@ class LikelihoodRecipe:
             raise ForensicsError(f"lr_schedule must be 'exponential' or 'cosine', got {cfg.lr_schedule!r}")
         self.amp = cfg.amp and (device.type == "cuda" or (cfg.cpu_bf16 and _cpu_has_bf16()))
         self.conditional = getattr(getattr(model, "cfg", None), "num_classes", 0) > 0
+        self.binarize = cfg.binarize
+        self._test_draw: tuple[int, torch.Tensor] | None = None
         self.ema = None
         if cfg.ema > 0:
             from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
@@ -149,8 +154,9 @@ class LikelihoodRecipe:
         total, count = 0.0, 0
         # The VAE's bound draws z: from its own seeded generator, so evaluating leaves training's RNG alone.
         draws = {"generator": torch.Generator(device=self.device).manual_seed(0)} if self.name == "vae" else {}
+        images = self._test_images(test)
         for i in range(0, len(test), batch_size):
-            x = test.images[i : i + batch_size].to(self.device)
+            x = images[i : i + batch_size].to(self.device)
             y = test.labels[i : i + batch_size].to(self.device)
             total += model.nll(x, y, **draws).double().sum().item()
             count += x.shape[0]
@@ -160,7 +166,18 @@ class LikelihoodRecipe:
         key = "test_elbo" if self.name == "vae" else "test_nll"
         out = {f"{key}_nats_per_image": nats_image, f"{key}_nats_per_dim": nats_image / dims}
         out[f"{key}_bits_per_dim"] = out[f"{key}_nats_per_dim"] / math.log(2)
+        if self.binarize == "stochastic":
+            out["test_binarization"] = f"stochastic, one draw with seed {TEST_BINARIZE_SEED}"
         return out
+
+    def _test_images(self, test: ImageData) -> torch.Tensor:
+        """The test images as evaluated: for stochastic binarization one fixed draw, made once."""
+        if self.binarize != "stochastic":
+            return test.images
+        if self._test_draw is None or self._test_draw[0] != len(test):
+            g = torch.Generator().manual_seed(TEST_BINARIZE_SEED)
+            self._test_draw = (len(test), stochastic_binarize(test.images, g))
+        return self._test_draw[1]
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
@@ -247,6 +264,16 @@ class AdversarialRecipe:
 
     def weights(self) -> dict:
         return {"G": self.gan.G.state_dict(), "D": self.gan.D.state_dict()}
+
+
+TEST_BINARIZE_SEED = 2017  # the one draw of the binarized test set
+
+
+def stochastic_binarize(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """uint8 images -> 0/255, each pixel on with probability x / 255 (drawn on the CPU, so the
+    draw is the same on any device)."""
+    u = torch.rand(x.shape, generator=generator)
+    return ((u < x.cpu().float() / 255.0).to(torch.uint8) * 255).to(x.device)
 
 
 HIST_BINS = 40  # of D's output in [0, 1], per epoch
@@ -429,6 +456,10 @@ def train(cfg: TrainConfig, resume: bool = False, console=None, log: Callable[[s
         # the real files are whole (atomic renames), the leftovers are only clutter.
         for folder in (run_dir, run_dir / "samples"):
             remove_stale_temp_files(folder)
+    if cfg.binarize not in ("threshold", "stochastic"):
+        raise ForensicsError(f"binarize must be 'threshold' or 'stochastic', got {cfg.binarize!r}")
+    if cfg.binarize == "stochastic" and cfg.model != "pixelcnn-bin":
+        raise ForensicsError("stochastic binarization is for pixelcnn-bin, whose Bernoulli head models 0/1 pixels")
     n = len(train_data)
     per_rank = cfg.batch_size // dist.world
     if per_rank < 1 or cfg.batch_size % dist.world:
@@ -449,7 +480,10 @@ def train(cfg: TrainConfig, resume: bool = False, console=None, log: Callable[[s
             while state["batch"] < batches:
                 b = state["batch"]
                 idx = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size][dist.rank :: dist.world]
-                x = train_data.images[idx].to(device, non_blocking=True)
+                x = train_data.images[idx]
+                if cfg.binarize == "stochastic":  # a fresh draw per step, a pure function of (seed, step)
+                    x = stochastic_binarize(x, torch.Generator().manual_seed(cfg.seed * 1_000_003 + state["step"]))
+                x = x.to(device, non_blocking=True)
                 y = train_data.labels[idx].to(device, non_blocking=True)
                 metrics = recipe.train_step(x, y, epoch)
                 state["batch"] += 1
@@ -529,8 +563,9 @@ def _check_compatible(ck: dict, cfg: TrainConfig, mcfg, path: Path) -> None:
         raise ForensicsError(f"{path}: not a {cfg.model} training checkpoint")
     if ck["model_config"] != asdict(mcfg):
         raise ForensicsError(f"{path}: was trained with other model settings; resume with the same preset and options")
-    for key in ("batch_size", "seed", "dataset", "train_limit"):
-        if ck["train_config"][key] != getattr(cfg, key):
+    defaults = TrainConfig()
+    for key in ("batch_size", "seed", "dataset", "train_limit", "binarize"):
+        if ck["train_config"].get(key, getattr(defaults, key)) != getattr(cfg, key):
             raise ForensicsError(f"{path}: --{key.replace('_', '-')} differs from the run being resumed "
                                  f"({ck['train_config'][key]!r} vs {getattr(cfg, key)!r})")
 

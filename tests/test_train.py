@@ -64,8 +64,9 @@ STREAMS = dict(model_config=dict(arch="streams", channels=8, nr_resnet=1), lr_sc
                ema=0.9, cpu_bf16=True)
 
 
-@pytest.mark.parametrize("model,extra", [("pixelcnn", {}), ("dcgan", {}), ("pixelcnn", STREAMS)],
-                         ids=["pixelcnn", "dcgan", "streams-cosine-ema"])
+@pytest.mark.parametrize("model,extra", [("pixelcnn", {}), ("dcgan", {}), ("pixelcnn", STREAMS),
+                                         ("pixelcnn-bin", {"binarize": "stochastic"})],
+                         ids=["pixelcnn", "dcgan", "streams-cosine-ema", "bin-stochastic"])
 def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, model, extra, monkeypatch):
     ref = tmp_path / "ref"
     train(smoke(model, ref, epochs=2, **extra))
@@ -141,3 +142,17 @@ def test_torchrun_two_cpu_processes(tmp_path):
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
     metrics = json.loads((tmp_path / "dcgan" / "metrics.json").read_text())
     assert metrics["steps"] == 128 // 32
+
+
+def test_stochastic_binarization_draws_each_pixel_with_its_grey_level(tmp_path):
+    from generators.train import stochastic_binarize
+
+    x = torch.tensor([0, 64, 128, 255], dtype=torch.uint8).repeat(20000, 1)
+    b = stochastic_binarize(x, torch.Generator().manual_seed(0))
+    assert set(b.unique().tolist()) <= {0, 255}
+    torch.testing.assert_close((b.float() / 255).mean(0), x[0].float() / 255, atol=0.01, rtol=0)
+    assert torch.equal(b, stochastic_binarize(x, torch.Generator().manual_seed(0)))
+    metrics = train(smoke("pixelcnn-bin", tmp_path, binarize="stochastic"))
+    assert metrics["final"]["test_binarization"].startswith("stochastic")
+    with pytest.raises(Exception, match="pixelcnn-bin"):
+        train(smoke("pixelcnn", tmp_path / "x", binarize="stochastic"))
