@@ -177,7 +177,7 @@ def calibrate(
     sample_batch: Annotated[int, typer.Option(min=1, help="Images sampled per generator call.")] = 100,
     threads: Annotated[int, typer.Option(min=1, help="CPU threads for the models. Chunks of 8 images are small: on a busy machine 2 threads were measured 10x slower than 1.")] = 1,
 ) -> None:
-    """Fit the detector on the run's generators and write a model bundle with an ablation table."""
+    """Fit the detector on a run's generators (or refit a bundle's combiner, --cnns-from) and write a model bundle with an ablation table."""
     from detectors.calibrate import calibrate as run_calibration
     from detectors.cnn import CNNConfig
 
