@@ -126,3 +126,12 @@ def test_refit_on_a_bundles_own_cnns(tiny_bundle_dir, tmp_path):
     assert set(ab["verdict_changes"]) == {"required", "fast", "all"} and ab["verdict_changes"]["all"]["changed"] == 0
     with pytest.raises(Exception, match="--run"):
         calibrate(tiny_bundle_dir, out, per_generator=20, cnns_from=tiny_bundle_dir)
+
+
+def test_chunks_are_small_on_a_cpu_and_large_on_a_gpu():
+    import torch
+
+    from detectors.signals import CHUNK, GPU_CHUNK, chunk_size
+
+    assert chunk_size(torch.device("cpu")) == CHUNK == 8
+    assert chunk_size(torch.device("cuda:0")) == GPU_CHUNK >= 256  # --device cuda scores in large batches
