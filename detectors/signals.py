@@ -61,7 +61,9 @@ FAST_SIGNALS = tuple(n for n in ALL_SIGNALS if n not in PIXELCNN_SIGNALS)
 FRAME = 28
 DIMS = FRAME * FRAME
 CHUNK = 8  # images per model call on a CPU; see the module docstring
-GPU_CHUNK = 256  # on a GPU (the default --batch-size, so a slab is one call): large batches, still one fixed shape, so scores stay batch-independent there
+# On a GPU: large batches (the default --batch-size, so a slab is one call), still one fixed
+# shape, so scores stay batch-independent there.
+GPU_CHUNK = 256
 PEAK_PIXELS = 16  # pixels averaged for peak_surprise_nats: about one stroke's worth of odd pixels
 LN2 = math.log(2.0)
 
