@@ -97,6 +97,17 @@ def cosine_with_warmup(warmup: int, total: int) -> Callable[[int], float]:
     return factor
 
 
+def ema_with_warmup(decay: float) -> Callable:
+    """An AveragedModel update whose decay ramps up as (1 + n) / (10 + n) to ``decay``: with a
+    fixed 0.999 from the first step, the average still holds 39% of the untrained weights
+    after 937 steps (an epoch here), and the first epochs' test NLL and samples say nothing."""
+    @torch.no_grad()
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged) -> None:
+        d = min(decay, (1.0 + float(num_averaged)) / (10.0 + float(num_averaged)))
+        torch._foreach_lerp_(averaged, current, 1.0 - d)
+    return update
+
+
 class LikelihoodRecipe:
     """PixelCNN (8-bit or binarized), the PixelCNN autoencoder and the VAE: minimise NLL (for
     the VAE, -ELBO, a bound on it) with Adam."""
@@ -120,9 +131,9 @@ class LikelihoodRecipe:
         self._test_draw: tuple[int, torch.Tensor] | None = None
         self.ema = None
         if cfg.ema > 0:
-            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+            from torch.optim.swa_utils import AveragedModel
 
-            self.ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema))
+            self.ema = AveragedModel(model, multi_avg_fn=ema_with_warmup(cfg.ema))
 
     @property
     def eval_model(self) -> nn.Module:

@@ -156,3 +156,18 @@ def test_stochastic_binarization_draws_each_pixel_with_its_grey_level(tmp_path):
     assert metrics["final"]["test_binarization"].startswith("stochastic")
     with pytest.raises(Exception, match="pixelcnn-bin"):
         train(smoke("pixelcnn", tmp_path / "x", binarize="stochastic"))
+
+
+def test_ema_warms_up_instead_of_holding_the_untrained_weights():
+    from torch.optim.swa_utils import AveragedModel
+
+    from generators.train import ema_with_warmup
+
+    model = torch.nn.Linear(2, 1)
+    ema = AveragedModel(model, multi_avg_fn=ema_with_warmup(0.999))
+    for step in range(100):
+        with torch.no_grad():
+            model.weight.fill_(1.0 if step == 0 else 2.0)  # the first weights, then the trained ones
+        ema.update_parameters(model)
+    # A fixed 0.999 would still be ~90% the first weights after 100 steps (1.09); warmed up, it is ~2.
+    assert ema.module.weight.mean().item() > 1.9
