@@ -616,7 +616,7 @@ def train_cnns(models: DetectorModels, human: np.ndarray, per_generator: int, cf
                   "dropped_no_ink": train_set.dropped, "runs": logs}
 
 
-def _reused(bundle_dir: Path, device: str) -> tuple[DetectorModels, dict, dict, dict, dict]:
+def _reused(bundle_dir: Path, device: str) -> tuple[DetectorModels, dict, dict, dict]:
     """A bundle's models (verified), its generators' training records, its CNNs' record and the
     leave-one-out rows its own ablation measured, for calibrate(cnns_from=...)."""
     bundle = load_bundle(bundle_dir, device)
@@ -633,7 +633,7 @@ def _reused(bundle_dir: Path, device: str) -> tuple[DetectorModels, dict, dict, 
                "leave_one_generator_out_alone": old.get("leave_one_generator_out_alone") or {}}
     cnn_info = {"reused_from": {"path": str(bundle_dir), "id": desc["id"], "created": desc["created"],
                                 "command": manifest.get("command")}, **(manifest.get("scan_cnn") or {})}
-    return bundle.models, dict(manifest.get("training") or {}), cnn_info, carried, manifest
+    return bundle.models, dict(manifest.get("training") or {}), cnn_info, carried
 
 
 def calibrate(run_dir: str | Path | None, out_dir: str | Path, per_generator: int = 2000, seed: int = 0,
@@ -661,7 +661,7 @@ def calibrate(run_dir: str | Path | None, out_dir: str | Path, per_generator: in
     torch.manual_seed(seed)
     if cnns_from is not None:
         run_dir = Path(cnns_from)
-        models, training, cnn_info, carried, _ = _reused(run_dir, device)
+        models, training, cnn_info, carried = _reused(run_dir, device)
     else:
         run_dir = Path(run_dir)
         training, carried = _run_info(run_dir), {}

@@ -22,11 +22,11 @@ carries no label.
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 from scipy import ndimage
+
+from .printscan import jpeg
 
 CAPTURES = ("low_res", "fax", "thick_pen", "thin_pen", "phone", "scanner", "box_lines")
 
@@ -76,13 +76,6 @@ def _paper(ink: np.ndarray, rng: np.random.Generator) -> Image.Image:
     return Image.fromarray(np.clip(paper - (paper - solid) * ink, 0, 255).astype(np.uint8))
 
 
-def _jpeg(img: Image.Image, quality: int) -> Image.Image:
-    buf = io.BytesIO()
-    img.save(buf, format="JPEG", quality=quality)
-    buf.seek(0)
-    return Image.open(buf).convert(img.mode)
-
-
 def _phone(frame: np.ndarray, rng: np.random.Generator) -> Image.Image:
     ink = _ink(frame, 3)
     h, w = ink.shape
@@ -102,7 +95,7 @@ def _phone(frame: np.ndarray, rng: np.random.Generator) -> Image.Image:
            (w - rng.uniform(0, d), h - rng.uniform(0, d)), (w - rng.uniform(0, d), rng.uniform(0, d))]
     img = img.transform((w, h), Image.Transform.QUAD, [c for p in src for c in p], Image.Resampling.BICUBIC,
                         fillcolor=(225, 220, 210))
-    return _jpeg(img, int(rng.integers(55, 86)))
+    return jpeg(img, int(rng.integers(55, 86)))
 
 
 def _boxed(frame: np.ndarray, rng: np.random.Generator) -> Image.Image:

@@ -118,11 +118,16 @@ def rescans(frame: np.ndarray) -> list[np.ndarray]:
 # --------------------------------------------------------------------------- helpers
 
 
-def _jpeg(img: Image.Image, quality: int) -> np.ndarray:
+def jpeg(img: Image.Image, quality: int) -> Image.Image:
+    """``img`` saved as JPEG at ``quality`` and read back, in its own mode (grey or RGB)."""
     buf = io.BytesIO()
     img.save(buf, format="JPEG", quality=quality)
     buf.seek(0)
-    return np.asarray(Image.open(buf).convert("L"))
+    return Image.open(buf).convert(img.mode)
+
+
+def _jpeg(img: Image.Image, quality: int) -> np.ndarray:
+    return np.asarray(jpeg(img, quality).convert("L"))
 
 
 def preprocess_or_none(scan: np.ndarray) -> np.ndarray | None:
