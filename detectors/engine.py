@@ -38,24 +38,40 @@ def default_workers() -> int:
 
 
 def score_slab(items: Sequence[Item], bundle: Bundle, stability: Stability | bool, thresholds: Thresholds,
-               all_signals: bool = False) -> list[Record]:
-    """Records for a slab of inputs, in order: read and preprocess each file, score the frames
-    in one call; a file that cannot be used is an error record in its place, and a model
-    failure costs this slab's records, not the run."""
-    from forensics.preprocess import preprocess_or_error
+               all_signals: bool = False, pages: Optional[bool] = None) -> list[list[Record]]:
+    """The records of each input of a slab, in order: read each file (a character scan gives
+    one, a form page one per written box, see forensics.pages), score every frame in one call;
+    a file that cannot be used is an error record in its place, and a model failure costs this
+    slab's records, not the run."""
+    from forensics.pages import Character, characters_of
 
-    frames: list[tuple[str, np.ndarray | InputError]] = [
-        (item.path, item) if isinstance(item, InputError) else (str(item), preprocess_or_error(item)) for item in items]
-    good = [(f, fr) for f, fr in frames if not isinstance(fr, InputError)]
+    per_item: list[list[Character]] = [
+        [Character(item.path, item)] if isinstance(item, InputError) else characters_of(item, pages) for item in items]
+    chars = [c for group in per_item for c in group]
+    good = [c for c in chars if not isinstance(c.frame, InputError)]
     scored: Iterator[Record] = iter(())
     if good:
         try:
-            scored = iter(score_images(np.stack([fr for _, fr in good]), bundle, stability, thresholds,
-                                       files=[f for f, _ in good], all_signals=all_signals))
+            scored = iter(score_images(np.stack([c.frame for c in good]), bundle, stability, thresholds,
+                                       files=[c.file for c in good], all_signals=all_signals))
         except Exception as exc:
-            scored = iter([error_record(f, f"internal error while scoring ({type(exc).__name__}: {exc})")
-                           for f, _ in good])
-    return [error_record(f, fr.reason) if isinstance(fr, InputError) else next(scored) for f, fr in frames]
+            scored = iter([error_record(c.file, f"internal error while scoring ({type(exc).__name__}: {exc})")
+                           for c in good])
+    out = []
+    for group in per_item:
+        records = []
+        for c in group:
+            rec = error_record(c.file, _reason(c)) if isinstance(c.frame, InputError) else next(scored)
+            rec.update({k: v for k, v in c.location.items() if v is not None})
+            records.append(rec)
+        out.append(records)
+    return out
+
+
+def _reason(c) -> str:
+    # An error inside a page names the page (and box) it happened on; the record's file is the input.
+    where = c.frame.path
+    return c.frame.reason if where == c.file else f"{where}: {c.frame.reason}"
 
 
 def slabs(items: Sequence[Item], size: int) -> Iterator[Sequence[Item]]:
@@ -65,37 +81,55 @@ def slabs(items: Sequence[Item], size: int) -> Iterator[Sequence[Item]]:
 
 def score_items(items: Sequence[Item], bundle: Bundle, batch_size: int = 256,
                 stability: Stability | bool = Stability.near, thresholds: Thresholds = Thresholds(),
-                workers: int = 1, progress: Optional[Progress] = None, all_signals: bool = False) -> Iterator[Record]:
-    """One record per item, in order, scored ``batch_size`` at a time in ``workers`` processes
-    (inline when one is asked for, when the inputs fill at most one slab, or on a GPU)."""
+                workers: int = 1, progress: Optional[Progress] = None, all_signals: bool = False,
+                pages: Optional[bool] = None) -> Iterator[Record]:
+    """The records of each item (one per character scan, one per written box of a page), in
+    order, scored ``batch_size`` inputs at a time in ``workers`` processes (inline when one is
+    asked for, when the inputs fill at most one slab, or on a GPU). Form pages are heavy inputs:
+    they go PAGE_SLAB to a slab, so a few pages still keep every core busy."""
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     if workers < 1:
         raise ValueError("workers must be at least 1")
+    if pages is not False and any(_looks_like_page(item) for item in items[:batch_size]):
+        batch_size = min(batch_size, PAGE_SLAB)
     inline = workers == 1 or len(items) <= batch_size or bundle.models.device.type != "cpu"
-    how = (Stability.of(stability), thresholds, all_signals)
+    how = (Stability.of(stability), thresholds, all_signals, pages)
     results = _inline(items, bundle, batch_size, how) if inline else _pooled(items, bundle, batch_size, how, workers)
     for slab in results:
-        yield from slab
+        for records in slab:
+            yield from records
         if progress:
             progress(len(slab))
 
 
+PAGE_SLAB = 2  # form pages per slab (each one tens of characters)
+
+
+def _looks_like_page(item: Item) -> bool:
+    if isinstance(item, InputError):
+        return False
+    from forensics.pages import looks_like_page
+
+    return looks_like_page(item)
+
+
 def score_paths(args: list[str], bundle: Bundle, batch_size: int = 256,
                 stability: Stability | bool = Stability.near, thresholds: Thresholds = Thresholds(),
-                workers: int = 1, progress: Optional[Progress] = None, all_signals: bool = False) -> Iterator[Record]:
-    """One record per input named by ``args`` (files, folders, globs), in input order.
+                workers: int = 1, progress: Optional[Progress] = None, all_signals: bool = False,
+                pages: Optional[bool] = None) -> Iterator[Record]:
+    """The records of the inputs named by ``args`` (files, folders, globs), in input order.
 
     Streams: at most a few slabs of ``batch_size`` files are in memory at once, however many
     files there are. A file that cannot be read or has no ink becomes an error record in its place."""
     yield from score_items(expand_inputs(args), bundle, batch_size, stability, thresholds, workers, progress,
-                           all_signals)
+                           all_signals, pages)
 
 
-How = tuple[Stability, Thresholds, bool]  # score_slab's options after the bundle, as one picklable value
+How = tuple[Stability, Thresholds, bool, Optional[bool]]  # score_slab's options after the bundle, as one picklable value
 
 
-def _inline(items, bundle, batch_size, how: How) -> Iterable[list[Record]]:
+def _inline(items, bundle, batch_size, how: How) -> Iterable[list[list[Record]]]:
     for slab in slabs(items, batch_size):
         yield score_slab(slab, bundle, *how)
 
@@ -115,12 +149,12 @@ def _worker_init(bundle_path: str) -> None:
     _WORKER_BUNDLE = load_bundle(bundle_path)  # verified against its manifest, once per process
 
 
-def _worker_slab(args: tuple[Sequence[Item], How]) -> list[Record]:
+def _worker_slab(args: tuple[Sequence[Item], How]) -> list[list[Record]]:
     items, how = args
     return score_slab(items, _WORKER_BUNDLE, *how)
 
 
-def _pooled(items, bundle, batch_size, how: How, workers) -> Iterable[list[Record]]:
+def _pooled(items, bundle, batch_size, how: How, workers) -> Iterable[list[list[Record]]]:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 

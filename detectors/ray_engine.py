@@ -34,7 +34,7 @@ class SlabScorer:
     """A Ray Data callable class: one bundle per actor, one slab per batch."""
 
     def __init__(self, bundle_path: Optional[str], bundle_id: Optional[str], stability: str,
-                 thresholds: tuple[float, float], all_signals: bool = False):
+                 thresholds: tuple[float, float], all_signals: bool = False, pages: Optional[bool] = None):
         from forensics.threads import worker_init
 
         from .bundle import load_bundle
@@ -48,6 +48,7 @@ class SlabScorer:
         self.stability = Stability(stability)
         self.thresholds = Thresholds(*thresholds)
         self.all_signals = all_signals
+        self.pages = pages
 
     def __call__(self, batch: dict) -> dict:
         import numpy as np
@@ -55,8 +56,9 @@ class SlabScorer:
         from .engine import score_slab
 
         items = [InputError(p, e) if e else _path(p) for p, e in zip(batch["path"], batch["error"])]
-        records = score_slab(items, self.bundle, self.stability, self.thresholds, self.all_signals)
-        return {"index": np.asarray(batch["index"]), "record": np.array([json.dumps(r) for r in records], dtype=object)}
+        per_item = score_slab(items, self.bundle, self.stability, self.thresholds, self.all_signals, self.pages)
+        # One row per input: a form page's records travel together, as one JSON list.
+        return {"index": np.asarray(batch["index"]), "records": np.array([json.dumps(r) for r in per_item], dtype=object)}
 
 
 def _path(p: str):
@@ -84,7 +86,7 @@ def connect(workers: Optional[int]) -> int:
 def score_items(items: Sequence[Item], bundle: Bundle, batch_size: int = 256,
                 stability: Stability | bool = Stability.near, thresholds: Thresholds = Thresholds(),
                 workers: Optional[int] = None, progress: Optional[Progress] = None,
-                all_signals: bool = False) -> Iterator[Record]:
+                all_signals: bool = False, pages: Optional[bool] = None) -> Iterator[Record]:
     """The records of detectors.engine.score_items, computed on Ray (same order, same values)."""
     try:
         import ray
@@ -103,15 +105,15 @@ def score_items(items: Sequence[Item], bundle: Bundle, batch_size: int = 256,
         SlabScorer, batch_size=batch_size, concurrency=workers, num_cpus=1, batch_format="numpy",
         fn_constructor_kwargs={"bundle_path": None if shipped else str(bundle.path),
                                "bundle_id": describe_bundle(bundle)["id"],
-                               "stability": Stability.of(stability).value, "all_signals": all_signals,
+                               "stability": Stability.of(stability).value, "all_signals": all_signals, "pages": pages,
                                "thresholds": (thresholds.t_machine, thresholds.t_human)})
     expected = 0
     for batch in ds.iter_batches(batch_size=batch_size, batch_format="numpy"):
-        for index, text in zip(batch["index"], batch["record"]):
+        for index, text in zip(batch["index"], batch["records"]):
             if int(index) != expected:
                 raise ForensicsError(f"Ray returned record {int(index)} where {expected} was due")
             expected += 1
-            yield json.loads(text)
+            yield from json.loads(text)
         if progress:
             progress(len(batch["index"]))
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from forensics.record import RECORD_KEYS, Record, Stability  # noqa: F401  (RECORD_KEYS: re-exported)
+from forensics.record import LOCATION_KEYS, RECORD_KEYS, Record, Stability  # noqa: F401  (RECORD_KEYS: re-exported)
 from forensics.threads import one_thread
 
 from . import printscan, signals
@@ -128,6 +128,7 @@ def score_images(images, bundle: Bundle, stability: Stability | bool = Stability
             "top_signals": _top_signals(comb.signals, contrib[i], str(verdicts[i]), float(p[i])),
             "heatmap": None if heatmap is None else np.round(heatmap[i], HEATMAP_DECIMALS).tolist(),
             "preprocessed": x[i].tolist(),
+            **dict.fromkeys(LOCATION_KEYS),
         })
     return records
 

@@ -33,7 +33,7 @@ _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 _FLAT_COLOUR_SPAN = 32
 
 
-def load_scan(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+def load_scan(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS, frame: int = 0) -> Image.Image:
     """Open a scan as a mode "L" image: 0 black, 255 white, upright, over white paper.
 
     - EXIF orientation is applied, so phone photos come out upright.
@@ -41,7 +41,8 @@ def load_scan(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
     - Transparency is composited over white paper; if the colour channels are one flat
       colour the shape lives in alpha alone, and opaque becomes dark ink.
     - An animated image (GIF, APNG, multi-page TIFF) gives its first frame: that is the
-      frame viewers show as the image, and one file is one character.
+      frame viewers show as the image, and one file is one character; ``frame`` picks
+      another (a page of a multi-page TIFF, see forensics.pagefile).
     - The pixel count is checked from the header, before any decoding; larger than
       ``max_pixels`` is refused as a possible decompression bomb. Pillow's own limit
       (``Image.MAX_IMAGE_PIXELS``) still applies on top of ``max_pixels``.
@@ -55,7 +56,7 @@ def load_scan(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
     except OSError as exc:
         raise InputError(str(path), describe_os_error(path, exc)) from None
     with f:
-        return _decode(f, path, max_pixels)
+        return _decode(f, path, max_pixels, frame)
 
 
 def _check_regular_nonempty_file(path: Path) -> None:
@@ -71,12 +72,25 @@ def _check_regular_nonempty_file(path: Path) -> None:
         raise InputError(str(path), "empty file (0 bytes)")
 
 
-def _decode(f, path: Path, max_pixels: int) -> Image.Image:
+def header(path: str | os.PathLike) -> tuple[int, tuple[int, int]]:
+    """(pages, (width, height)) from an image file's header, nothing decoded: the frames of a
+    TIFF are its pages, an animation's frames are one picture; (1, (0, 0)) when it cannot tell
+    (load_scan will say what is wrong with the file)."""
+    try:
+        with Image.open(path, formats=_available_formats()) as img:
+            pages = int(getattr(img, "n_frames", 1)) if img.format == "TIFF" else 1
+            return pages, img.size
+    except Exception:
+        return 1, (0, 0)
+
+
+def _decode(f, path: Path, max_pixels: int, frame: int = 0) -> Image.Image:
     try:
         with _strict_decoding():
             img = Image.open(f, formats=_available_formats())
             _check_size(img, path, max_pixels)
-            img.seek(0)  # first frame of an animation
+            img.seek(frame)  # the first frame of an animation, unless a page is asked for
+            _check_size(img, path, max_pixels)
             img.load()
             img = _upright(img)
             return to_grey(img)

@@ -20,6 +20,13 @@ A record is a plain dict (JSON-ready), typed as ``Record``:
     heatmap         28x28 per-pixel NLL in nats (the strokes the PixelCNN found unlikely),
                     when the PixelCNN signals were computed; else None
     preprocessed    28x28 uint8 frame the models saw
+    page            for a character found on a form page (forensics.pages): the page, as the
+                    file or FILE#page=N for a multi-page file; None for a character scan
+    box             [left, top, right, bottom] of its printed box in the page's pixels
+                    (right and bottom exclusive)
+    field, index    which row of boxes (top to bottom), which box in it (left to right), from 1
+    boxes_on_page   character boxes found on its page; empty_on_page: how many were empty
+                    (skipped, not scored)
 
 Error records have every key, with None where there is no value. Reports add ``document``.
 """
@@ -72,9 +79,16 @@ class Record(TypedDict):
     top_signals: Optional[list[str]]
     heatmap: Optional[list[list[float]]]
     preprocessed: Optional[list[list[int]]]
+    page: Optional[str]
+    box: Optional[list[int]]
+    field: Optional[int]
+    index: Optional[int]
+    boxes_on_page: Optional[int]
+    empty_on_page: Optional[int]
 
 
 RECORD_KEYS: tuple[str, ...] = tuple(Record.__annotations__)
+LOCATION_KEYS = ("page", "box", "field", "index", "boxes_on_page", "empty_on_page")  # where on a form page
 VERDICTS = ("machine", "uncertain", "human")  # most severe first
 
 
@@ -83,3 +97,10 @@ def error_record(file: Optional[str], reason: str) -> Record:
     rec = dict.fromkeys(RECORD_KEYS)
     rec.update(file=file, status="error", error=reason)
     return rec  # type: ignore[return-value]
+
+
+def character_name(record: dict) -> str:
+    """How reports name a record's character: its file, or where on which form page it was found."""
+    if record.get("field") is not None and record.get("page"):
+        return f"{record['page']} field {record['field']} box {record['index']}"
+    return str(record.get("page") or record.get("file") or "")

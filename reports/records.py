@@ -9,7 +9,8 @@ Documents
 A *document* is one scanned form; its characters are the inputs that belong to it.
 ``Grouping`` decides which document an input belongs to:
 
-  auto     (default) the input's parent folder, as written in the record's ``file``
+  auto     (default) the form page a character was found on (the record's ``page``), or
+           for a character scan the input's parent folder, as written in its ``file``
            (``forms/0042/box3.png`` belongs to ``forms/0042``). The HTML and terminal
            reports show the documents table only when the inputs span two folders or
            more; the CSV and JSON always carry it.
@@ -84,6 +85,15 @@ class Grouping:
     def explicit(self) -> bool:
         """True when the user asked for documents (the tables are then always shown)."""
         return self.mode in ("folder", "regex")
+
+    def document_of_record(self, record: dict) -> Optional[str]:
+        """A record's document: its form page in auto mode, else what its file gives."""
+        page = record.get("page")
+        if page and self.mode == "auto":
+            return str(page)
+        if page and self.mode == "regex":
+            return self.document_of(str(page))
+        return self.document_of(record.get("file"))
 
     def document_of(self, file: Optional[str]) -> Optional[str]:
         if self.mode == "none" or file is None:
@@ -176,7 +186,7 @@ class Tally:
         self.counts[outcome(record)] += 1
         if self.grouping.mode == "none":
             return None
-        doc = self.grouping.document_of(record.get("file"))
+        doc = self.grouping.document_of_record(record)
         stats = self.documents.get(doc)
         if stats is None:
             stats = self.documents[doc] = DocumentStats(doc)

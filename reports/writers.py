@@ -19,6 +19,12 @@ CSV columns (``csv_columns(signals)``; one row per input, in input order, failed
                   verdict: see forensics.record.Stability); empty with stability off
   digit           the digit the reader sees, 0-9
   top_signals     up to 3 signal names, ';'-separated, pushing hardest towards the verdict
+  page            for a character found on a form page: the page (FILE, or FILE#page=N in a
+                  multi-page TIFF or PDF); empty for a character scan
+  field, index    its row of boxes on the page and its box in that row, from 1
+  box_left, box_top, box_right, box_bottom   its printed box, in the page's pixels
+                  (right and bottom exclusive)
+  boxes_on_page, empty_on_page   boxes found on its page, and the empty ones (not scored)
   <signal>        the raw value of each signal, in the order given
   <signal>_human_percentile   share (0..100) of human calibration images below that value
 
@@ -40,8 +46,12 @@ from typing import IO, Any, Iterable, Optional, Sequence
 
 from forensics.errors import InputError
 
+# The first twelve columns are those of every earlier version (scripts index them); the form
+# page columns came after them.
 RECORD_START = ("file", "document", "status", "error", "verdict", "p_machine", "p_machine_min", "p_machine_max",
-                "stable", "rescanned", "digit", "top_signals")
+                "stable", "rescanned", "digit", "top_signals",
+                "page", "field", "index", "box_left", "box_top", "box_right", "box_bottom", "boxes_on_page",
+                "empty_on_page")
 DOCUMENT_COLUMNS: tuple[str, ...] = (
     "document", "verdict", "characters", "machine", "uncertain", "human", "failed", "p_machine_max",
     "most_suspicious_file",
@@ -128,6 +138,14 @@ def flat_row(record: dict, signals: Sequence[str], document: Optional[str] = Non
         row[key] = csv_number(record.get(key))
     top = record.get("top_signals")
     row["top_signals"] = csv_text(";".join(map(str, top))) if top else ""
+    row["page"] = csv_text(record.get("page"))
+    box = record.get("box") or [None] * 4
+    for key in ("field", "index"):
+        row[key] = csv_number(record.get(key))
+    for key, value in zip(("box_left", "box_top", "box_right", "box_bottom"), box):
+        row[key] = csv_number(value)
+    for key in ("boxes_on_page", "empty_on_page"):
+        row[key] = csv_number(record.get(key))
     values = record.get("signals") or {}
     for name in signals:
         s = values.get(name) or {}

@@ -164,7 +164,10 @@ def test_csv_columns_stable_and_parseable(batch, tmp_path):
     expected_start = ["file", "document", "status", "error", "verdict", "p_machine", "p_machine_min", "p_machine_max",
                       "stable", "rescanned", "digit", "top_signals"]
     assert list(CSV_COLUMNS[:12]) == expected_start
-    assert list(CSV_COLUMNS[12:]) == [c for n in ALL_SIGNALS for c in (n, f"{n}_human_percentile")]
+    page_columns = ["page", "field", "index", "box_left", "box_top", "box_right", "box_bottom", "boxes_on_page",
+                    "empty_on_page"]
+    assert list(CSV_COLUMNS[12:21]) == page_columns
+    assert list(CSV_COLUMNS[21:]) == [c for n in ALL_SIGNALS for c in (n, f"{n}_human_percentile")]
     rows = list(csv.DictReader(out.open(encoding="utf-8", newline="")))
     assert list(rows[0].keys()) == list(CSV_COLUMNS)
     assert len(rows) == len(batch) and [r["file"] for r in rows] == [b["file"] for b in batch]  # input order

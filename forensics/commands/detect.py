@@ -9,10 +9,11 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
+from forensics.record import character_name
 from forensics.errors import (EXIT_INTERRUPTED, EXIT_MISSING, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, CheckpointError,
                               DataMissingError, ForensicsError)
 
-from .options import (AllSignals, BatchSize, DataDir, Device, Engine, EngineOption, Format, Models, NoStability, Quiet,
+from .options import (AllSignals, BatchSize, DataDir, Device, Engine, EngineOption, Format, Models, NoStability, Pages, Quiet,
                       Scans, SignalSet, Stability, StabilityOption, Threads, THuman, TMachine, Workers, check_device, command_line,
                       err, fail, load_bundle, progress_bar, scorer, set_threads, stability_mode, thresholds)
 
@@ -35,12 +36,12 @@ def preprocess(
 def _table_row(table, rec: dict) -> None:
     colour = {"machine": "red", "human": "green", "uncertain": "yellow"}.get(rec["verdict"], "red")
     if rec["status"] != "ok":
-        table.add_row(escape(rec["file"] or ""), "[red]error[/]", "", escape(rec["error"] or ""))
+        table.add_row(escape(character_name(rec)), "[red]error[/]", "", escape(rec["error"] or ""))
         return
     p = f"{rec['p_machine']:.3f}"
     if rec["stable"] is not None:
         p += f" [dim]({rec['p_machine_min']:.2f}-{rec['p_machine_max']:.2f})[/]"
-    table.add_row(escape(rec["file"] or ""), f"[{colour}]{rec['verdict']}[/]", p, ", ".join(rec["top_signals"]))
+    table.add_row(escape(character_name(rec)), f"[{colour}]{rec['verdict']}[/]", p, ", ".join(rec["top_signals"]))
 
 
 def score(
@@ -65,6 +66,7 @@ def score(
     workers: Workers = None,
     engine: EngineOption = Engine.local,
     quiet: Quiet = False,
+    pages: Pages = None,
     html: Annotated[Optional[Path], typer.Option(
         "--html", help="Also write the HTML report (as `forensics report`) from the same single scoring pass.")] = None,
 ) -> None:
@@ -97,6 +99,7 @@ def score(
                        stability=stability.value, command=command_line(), signals=names)
 
     counts = {"human": 0, "machine": 0, "uncertain": 0, "error": 0}
+    page_boxes: dict[str, tuple[int, int]] = {}  # page -> (boxes found, empty ones skipped)
     table = Table(title="forensics score")
     for column in ("file", "verdict", "p_machine", "top signals"):
         table.add_column(column, overflow="fold")  # whole paths and names, wrapped, never cut
@@ -105,8 +108,10 @@ def score(
     def tap(records, writer: Optional[RecordWriter]):
         for rec in records:
             counts["error" if rec["status"] != "ok" else rec["verdict"]] += 1
+            if rec.get("boxes_on_page") is not None:
+                page_boxes[rec["page"]] = (rec.get("boxes_on_page") or 0, rec.get("empty_on_page") or 0)
             if writer:
-                writer.add(rec, grouping.document_of(rec["file"]))
+                writer.add(rec, grouping.document_of_record(rec))
             if fmt == "table" or (output is not None and table.row_count < MAX_ROWS_WITH_OUTPUT):
                 _table_row(table, rec)
             yield rec
@@ -117,7 +122,7 @@ def score(
         # One scoring pass feeds the table, the records file and (with --html) the report.
         with progress_bar(len(items), quiet or (fmt != "table" and output is None)) as advance:  # stdout: records
             records = scorer(engine, workers)(items, bundle, batch_size=batch_size, stability=stability,
-                                              thresholds=limits, progress=advance)
+                                              thresholds=limits, progress=advance, pages=pages)
             stream = tap(records, writer)
             if html is None:
                 for _ in stream:
@@ -147,8 +152,11 @@ def score(
         if total > table.row_count:
             table.caption = f"first {table.row_count} of {total} inputs; all are in {escape(str(output))}"
         err.print(table)
-    summary = (f"{total} inputs: {counts['machine']} machine, {counts['human']} human, "
-               f"{counts['uncertain']} uncertain, {counts['error']} failed")
+    summary = (f"{total} {'records' if page_boxes else 'inputs'}: {counts['machine']} machine, "
+               f"{counts['human']} human, {counts['uncertain']} uncertain, {counts['error']} failed")
+    if page_boxes:
+        found, empty = (sum(v[i] for v in page_boxes.values()) for i in (0, 1))
+        summary += f" ({len(page_boxes)} pages, {found} boxes found, {empty} empty ones skipped)"
     err.print(summary + (f"; records in {escape(str(output))}" if output else "")
               + (f"; report in {escape(str(html))}" if html else ""), highlight=False)
     scope = scope_text(meta["bundle"])  # what a "human" verdict is worth, from the bundle's own metrics

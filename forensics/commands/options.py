@@ -104,6 +104,11 @@ Threads = Annotated[int, typer.Option(
 Seed = Annotated[int, typer.Option(help="Seed: the same seed gives the same result.")]
 DataDir = Annotated[Optional[Path], typer.Option(
     help="Data root (default: $FORENSICS_DATA, else a user cache folder).")]
+Pages = Annotated[Optional[bool], typer.Option(
+    "--pages/--no-pages", show_default="decided per file",
+    help="Treat every input as a form page (find its printed character boxes, score each written one), or "
+         "none (each file is one character). Left out: PDFs, multi-page TIFFs and images at least 1000 px on "
+         "both sides are pages.")]
 Workers = Annotated[Optional[int], typer.Option(
     min=1, help="Processes that read, preprocess and score the scans (default: every core); the records do not "
                 "depend on how many.")]

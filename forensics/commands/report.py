@@ -11,7 +11,7 @@ from rich.markup import escape
 
 from forensics.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, ForensicsError, InputError
 
-from .options import (AllSignals, BatchSize, Device, Engine, EngineOption, GroupBy, Models, NoStability, Quiet, Stability,
+from .options import (AllSignals, BatchSize, Device, Engine, EngineOption, GroupBy, Models, NoStability, Pages, Quiet, Stability,
                       StabilityOption, Threads, THuman, TMachine, Workers, command_line, err, fail, load_bundle,
                       progress_bar, scorer, set_threads, stability_mode, thresholds)
 
@@ -39,6 +39,7 @@ def report(
     workers: Workers = None,
     engine: EngineOption = Engine.local,
     quiet: Quiet = False,
+    pages: Pages = None,
 ) -> None:
     """Score scans and write a report a reviewer can open in any browser: verdicts, the images, the evidence.
 
@@ -91,7 +92,7 @@ def report(
         with progress_bar(0 if from_records is not None else len(items), quiet) as advance:
             if from_records is None:
                 records = scorer(engine, workers)(items, bundle, batch_size=batch_size, stability=stability,
-                                                  thresholds=limits, progress=advance)
+                                                  thresholds=limits, progress=advance, pages=pages)
             summary = write_reports(records, meta, html=out, csv=csv_path, json=json_path, console=err, top=top,
                                     grouping=grouping)
     except KeyboardInterrupt:
