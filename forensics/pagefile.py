@@ -49,6 +49,25 @@ def load_pages(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
         yield frame + 1, load_scan(path, max_pixels, frame=frame)
 
 
+def load_page(path: str | os.PathLike, number: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Page ``number`` (from 1) of the file, as load_pages gives it."""
+    path = Path(path)
+    if not is_pdf(path):
+        return load_scan(path, max_pixels, frame=number - 1)
+    with _pdf(path) as pdf:
+        if not 1 <= number <= len(pdf):
+            raise InputError(str(path), f"no page {number} (the PDF has {len(pdf)})")
+        return _render(pdf, path, number - 1, max_pixels)
+
+
+def page_of(record_page: str, file: str) -> tuple[str, int]:
+    """(file, page number) from a record's ``page`` (FILE or FILE#page=N) and ``file``."""
+    suffix = record_page[len(file):] if record_page.startswith(file) else ""
+    if suffix.startswith("#page=") and suffix[6:].isdigit():
+        return file, int(suffix[6:])
+    return file, 1
+
+
 class _pdf:
     """pypdfium2.PdfDocument as a context manager whose errors name the file."""
 
@@ -76,18 +95,20 @@ def _pdf_pages(path: Path, max_pixels: int) -> Iterator[tuple[int, Image.Image]]
     with _pdf(path) as pdf:
         if len(pdf) == 0:
             raise InputError(str(path), "PDF without pages")
-        for number in range(len(pdf)):
-            try:
-                page = pdf[number]
-                width_pt, height_pt = page.get_size()
-                scale = PDF_DPI / 72.0
-                if width_pt * height_pt * scale * scale > max_pixels:
-                    scale = (max_pixels / max(width_pt * height_pt, 1.0)) ** 0.5
-                bitmap = page.render(scale=scale, grayscale=True)
-                image = bitmap.to_pil().convert("L")
-            except Exception as exc:
-                raise InputError(f"{path}#page={number + 1}", f"cannot render the page ({_first_line(exc)})") from None
-            yield number + 1, image
+        for index in range(len(pdf)):
+            yield index + 1, _render(pdf, path, index, max_pixels)
+
+
+def _render(pdf, path: Path, index: int, max_pixels: int) -> Image.Image:
+    try:
+        page = pdf[index]
+        width_pt, height_pt = page.get_size()
+        scale = PDF_DPI / 72.0
+        if width_pt * height_pt * scale * scale > max_pixels:
+            scale = (max_pixels / max(width_pt * height_pt, 1.0)) ** 0.5
+        return page.render(scale=scale, grayscale=True).to_pil().convert("L")
+    except Exception as exc:
+        raise InputError(f"{path}#page={index + 1}", f"cannot render the page ({_first_line(exc)})") from None
 
 
 def _first_line(exc: Exception) -> str:

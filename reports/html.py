@@ -44,8 +44,10 @@ import numpy as np
 from PIL import Image
 
 from forensics.checkpoint import atomic_open
+from forensics.record import character_name
 
-from .records import SCHEMA_VERSION, DocumentStats, Tally, report_meta, scope_text, suspicion_key
+from .page_view import PageCache, PageEntry, box_crop, page_svg
+from .records import SCHEMA_VERSION, SEVERITY, DocumentStats, Tally, outcome, report_meta, scope_text, suspicion_key
 from .writers import clean_text, json_safe
 
 THUMB_PX = 64  # the original scan's thumbnail fits in THUMB_PX x THUMB_PX
@@ -142,18 +144,22 @@ def scan_thumbnail(path: Optional[str]) -> tuple[Optional[str], Optional[str]]:
     from forensics.imageload import load_scan
 
     try:
-        img = load_scan(path)
-        img.thumbnail((THUMB_PX, THUMB_PX), Image.LANCZOS)
-        # 16 grey levels (a 4-bit PNG): paper noise stops costing bytes, and a 64 px preview
-        # looks the same; the thumbnail is 2.5x smaller than 8-bit grey.
-        level = (np.asarray(img, dtype=np.uint16) * (THUMB_LEVELS - 1) + 127) // 255
-        thumb = Image.fromarray(level.astype(np.uint8), mode="P")
-        thumb.putpalette([round(i * 255 / (THUMB_LEVELS - 1)) for i in range(THUMB_LEVELS) for _ in range(3)])
-        return png_data_uri(thumb, bits=4), None
+        return thumbnail_uri(load_scan(path)), None
     except InputError as exc:
         return None, exc.reason
     except Exception as exc:  # noqa: BLE001 - a preview must never cost the report
         return None, f"{type(exc).__name__}: {exc}"
+
+
+def thumbnail_uri(img: Image.Image) -> str:
+    img = img.copy()
+    img.thumbnail((THUMB_PX, THUMB_PX), Image.LANCZOS)
+    # 16 grey levels (a 4-bit PNG): paper noise stops costing bytes, and a 64 px preview
+    # looks the same; the thumbnail is 2.5x smaller than 8-bit grey.
+    level = (np.asarray(img.convert("L"), dtype=np.uint16) * (THUMB_LEVELS - 1) + 127) // 255
+    thumb = Image.fromarray(level.astype(np.uint8), mode="P")
+    thumb.putpalette([round(i * 255 / (THUMB_LEVELS - 1)) for i in range(THUMB_LEVELS) for _ in range(3)])
+    return png_data_uri(thumb, bits=4)
 
 
 # --------------------------------------------------------------------------- rows
@@ -187,8 +193,10 @@ def _attr_num(value: Any) -> str:
     return ""
 
 
-def _thumb_html(file: Optional[str]) -> str:
-    uri, why = scan_thumbnail(file)
+def _thumb_html(file: Optional[str], image: Optional[Image.Image] = None, why: Optional[str] = None) -> str:
+    """The scan's preview: the file re-opened, or ``image`` (a box cut from its form page)."""
+    uri, why = (scan_thumbnail(file) if image is None and why is None else
+                (None, why) if image is None else (thumbnail_uri(image), None))
     if uri is None:
         return f'<div class="thumb missing" title="{esc(why)}">no preview</div>'
     return f'<img class="thumb" src="{uri}" alt="scan">'
@@ -236,8 +244,10 @@ def _p_html(record: dict) -> str:
     return "".join(out)
 
 
-def render_row(record: dict, document: Optional[str], index: int, rank: int = 0) -> tuple[str, float]:
-    """One scored character as a ``<tr>``; returns (html, heat reference in nats)."""
+def render_row(record: dict, document: Optional[str], index: int, rank: int = 0,
+               thumb: Optional[str] = None) -> tuple[str, float]:
+    """One scored character as a ``<tr>``; returns (html, heat reference in nats). ``thumb``:
+    the scan preview's HTML when the caller made it (a box of a form page)."""
     file = record.get("file")
     verdict = record.get("verdict") if record.get("verdict") in ("machine", "uncertain", "human") else "uncertain"
     frame = frame_data_uri(record.get("preprocessed"))
@@ -250,6 +260,10 @@ def render_row(record: dict, document: Optional[str], index: int, rank: int = 0)
     spread = (hi - lo) if isinstance(lo, (int, float)) and isinstance(hi, (int, float)) else None
     digit = record.get("digit")
     folder, name = os.path.split(clean_text(file))
+    if record.get("page") and record.get("field") is not None:
+        name += f" · field {record['field']} box {record['index']}"
+        page_no = str(record["page"])[len(clean_text(file)):]
+        name += f" · page {page_no[6:]}" if page_no.startswith("#page=") else ""
     where = f'<div class="doc"><bdi>{esc(folder)}</bdi></div>' if folder else ""
     doc_html = (f'<div class="doc">document <bdi>{esc(document)}</bdi></div>'
                 if document is not None and document != (folder or ".") else "")
@@ -262,7 +276,7 @@ def render_row(record: dict, document: Optional[str], index: int, rank: int = 0)
         f'data-digit="{digit if isinstance(digit, int) and not isinstance(digit, bool) else ""}" '
         f'data-file="{esc(file)}" data-doc="{esc(document) if document is not None else ""}" data-shown="1">'
         f'<td class="rank num">{rank}</td>'
-        f'<td>{_thumb_html(file)}</td>'
+        f'<td>{thumb or _thumb_html(file)}</td>'
         f'<td>{frame_img}</td>'
         f'<td class="heatcell">{heat_img}</td>'
         f'<td class="file" title="{esc(file)}"><bdi class="name">{esc(name)}</bdi>{where}{doc_html}</td>'
@@ -275,11 +289,11 @@ def render_row(record: dict, document: Optional[str], index: int, rank: int = 0)
     return row, ref
 
 
-def render_failed_row(record: dict, document: Optional[str], index: int) -> str:
+def render_failed_row(record: dict, document: Optional[str], index: int, thumb: Optional[str] = None) -> str:
     file = record.get("file")
     doc = f'<bdi>{esc(document)}</bdi>' if document is not None else '<span class="muted">–</span>'
     return (f'<tr class="failed-row" data-i="{index}" data-file="{esc(file)}">'
-            f'<td>{_thumb_html(file)}</td><td class="file"><bdi>{esc(file)}</bdi></td><td>{doc}</td>'
+            f'<td>{thumb or _thumb_html(file)}</td><td class="file"><bdi>{esc(character_name(record))}</bdi></td><td>{doc}</td>'
             f'<td class="reason">{esc(record.get("error") or "unknown error")}</td></tr>\n')
 
 
@@ -298,6 +312,11 @@ h2{font-size:17px;margin:28px 0 10px}
 .sub{color:var(--muted);margin:0 0 16px}
 .cards{display:flex;flex-wrap:wrap;gap:10px;margin:0 0 16px}
 .card{background:#fff;border:1px solid var(--line);border-radius:8px;padding:8px 16px;min-width:112px}
+.pagegrid{display:flex;flex-wrap:wrap;gap:14px}
+.pagecard{margin:0;background:#fff;border:1px solid var(--line);border-radius:8px;padding:10px;width:444px}
+.pagecard[data-verdict=machine]{border-color:var(--machine)}
+.pagecard figcaption{margin:0 0 6px;overflow-wrap:anywhere}
+svg.pagethumb{display:block;max-width:100%;height:auto;border:1px solid var(--soft)}
 .card .n{font-size:26px;font-weight:650;font-variant-numeric:tabular-nums;line-height:1.2}
 .card .l{color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.04em}
 .card.machine .n{color:var(--machine)}.card.uncertain .n{color:var(--uncertain)}
@@ -561,6 +580,25 @@ def _documents_html(documents: list[DocumentStats]) -> str:
             '<th>Most suspicious</th></tr></thead><tbody>' + "".join(rows) + "</tbody></table></div></section>")
 
 
+def _pages_html(pages: dict[str, PageEntry]) -> str:
+    ranked = sorted(pages.values(), key=lambda e: (SEVERITY.get(e.verdict, 1), -e.max_p))
+    cards = []
+    for rank, e in enumerate(ranked, start=1):
+        c = e.counts
+        boxes = (f"{e.boxes_on_page} boxes found, {e.empty_on_page} empty (not scored)"
+                 if e.boxes_on_page is not None else "")
+        cards.append(
+            f'<figure class="pagecard" data-verdict="{e.verdict}"><figcaption><span class="num">{rank}.</span> '
+            f'<span class="badge {e.verdict}">{e.verdict}</span> <bdi class="file">{esc(e.page)}</bdi>'
+            f'<div class="muted small">{c["machine"]} machine, {c["uncertain"]} uncertain, {c["human"]} human, '
+            f'{c["failed"]} failed; {esc(boxes)}; max p_machine {_num(e.max_p if e.max_p >= 0 else None)}</div>'
+            f'</figcaption>{page_svg(e, esc)}</figure>')
+    return ('<section id="pages"><h2>Form pages, most suspicious first</h2>'
+            '<p class="sub">Each scored box is outlined in its verdict\'s colour (hover for its p_machine). A page\'s '
+            'verdict follows the document rule: any machine box makes the page machine.</p>'
+            '<div class="pagegrid">' + "".join(cards) + "</div></section>")
+
+
 class HtmlSink:
     """Renders records as they come, spooling rows to a temporary file (see module docstring)."""
 
@@ -569,6 +607,8 @@ class HtmlSink:
         self.rows: list[tuple[tuple, int, int]] = []  # (suspicion key, offset, length)
         self.failed: list[tuple[int, int]] = []
         self.hmax = 0.0
+        self.pages: dict[str, PageEntry] = {}  # form pages, in input order
+        self.page_cache = PageCache()
 
     def _put(self, text: str) -> tuple[int, int]:
         data = text.encode("utf-8")
@@ -577,12 +617,28 @@ class HtmlSink:
         return offset, len(data)
 
     def add(self, record: dict, document: Optional[str], index: int) -> None:
+        thumb = self._page_record(record)
         if record.get("status") == "ok":
-            row, ref = render_row(record, document, index)
+            row, ref = render_row(record, document, index, thumb=thumb)
             self.hmax = max(self.hmax, ref)
             self.rows.append((suspicion_key(record, index), *self._put(row)))
         else:
-            self.failed.append(self._put(render_failed_row(record, document, index)))
+            self.failed.append(self._put(render_failed_row(record, document, index, thumb=thumb)))
+
+    def _page_record(self, record: dict) -> Optional[str]:
+        """Note a form page's record on its page; the box's preview HTML (None for a character scan)."""
+        page = record.get("page")
+        if not page or record.get("boxes_on_page") is None:
+            return None
+        entry = self.pages.get(page)
+        image, why = self.page_cache.get(record)
+        if entry is None:
+            entry = self.pages[page] = PageEntry(page)
+            entry.set_image(image, why)
+        entry.add(record, outcome(record))
+        if record.get("box") and image is not None:
+            return _thumb_html(None, box_crop(image, record["box"]))
+        return _thumb_html(None, None, why or "the whole page: no box")
 
     def _copy(self, stream: IO[str], offset: int, length: int, rank: Optional[int] = None) -> None:
         self.spool.seek(offset)
@@ -613,6 +669,8 @@ class HtmlSink:
         w(_cards_html(summary, show_docs) + "\n" + _meta_html(meta) + "\n</header>\n")
         if show_docs:
             w(_documents_html(tally.sorted_documents()) + "\n")
+        if self.pages:
+            w(_pages_html(self.pages) + "\n")
         n = len(self.rows)
         w('<section id="characters"><h2>Characters, most suspicious first</h2>\n')
         w('<div class="controls noprint" role="toolbar" aria-label="filter"><span class="label">Show</span>')

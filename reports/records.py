@@ -46,6 +46,8 @@ import re
 import shlex
 import sys
 from dataclasses import dataclass, field
+
+from forensics.record import character_name
 from typing import Any, Iterable, Optional, Sequence
 
 SCHEMA_VERSION = 5  # 2: cnn_logit joined the records and the CSV; 3: font_logit, either_cnn_logit; 4: meta.signals;
@@ -147,7 +149,7 @@ class DocumentStats:
         setattr(self, kind, getattr(self, kind) + 1)
         p = record.get("p_machine")
         if kind != "failed" and isinstance(p, (int, float)) and (self.p_machine_max is None or p > self.p_machine_max):
-            self.p_machine_max, self.most_suspicious_file = float(p), record.get("file")
+            self.p_machine_max, self.most_suspicious_file = float(p), character_name(record)
 
     @property
     def verdict(self) -> str:

@@ -139,3 +139,25 @@ def test_score_gives_page_records_with_geometry(page, tmp_path, tiny_bundle):
     # --no-pages: the same file is one character (a big one, with boxes in it)
     (single,) = list(score_paths([str(path)], tiny_bundle, stability=False, pages=False))
     assert single["page"] is None and single["status"] == "ok"
+
+
+def test_report_shows_each_page_with_its_boxes_outlined(page, tmp_path, tiny_bundle):
+    import csv
+
+    from detectors.engine import score_paths
+    from reports.records import report_meta
+    from reports.write import write_reports
+
+    image, truth = page
+    path = tmp_path / "<b>form.png"  # a name that must reach the HTML escaped
+    image.save(path)
+    records = list(score_paths([str(path)], tiny_bundle, stability=False))
+    html, table = tmp_path / "r.html", tmp_path / "r.csv"
+    write_reports(iter(records), report_meta(command="test"), html=html, csv=table)
+    text = html.read_text(encoding="utf-8")
+    section = text[text.index('<section id="pages">') : text.index("</section>", text.index('<section id="pages">'))]
+    assert section.count("<rect ") == len(records) and "&lt;b&gt;form.png" in section and "<b>form" not in section
+    assert f"{truth['boxes'].__len__()} boxes found" in section
+    rows = list(csv.DictReader(table.open(encoding="utf-8", newline="")))
+    assert [(int(r["field"]), int(r["index"])) for r in rows] == [(rec["field"], rec["index"]) for rec in records]
+    assert [int(rows[0][k]) for k in ("box_left", "box_top", "box_right", "box_bottom")] == records[0]["box"]
