@@ -85,8 +85,8 @@ def make_form(frames: np.ndarray, labels: list[str], rng: np.random.Generator, c
                 filled = rng.random() >= empty_share and used < len(frames)
                 truth = {"field": field, "index": i + 1, "box_drawn": list(outer), "filled": bool(filled)}
                 if filled:
-                    _write_digit(page, frames[used], outer, line, rng)
-                    truth.update(source=labels[used], frame=used)
+                    size, strength = _write_digit(page, frames[used], outer, line, rng)
+                    truth.update(source=labels[used], frame=used, digit_size=size, strength=strength)
                     used += 1
                 boxes.append(truth)
         _draw_grid(draw, x0, y, n, rows, box_w, side, line)
@@ -118,18 +118,35 @@ def _draw_grid(draw: ImageDraw.ImageDraw, x0: int, y0: int, n: int, rows: int, b
 
 
 def _write_digit(page: Image.Image, frame: np.ndarray, outer: tuple[int, int, int, int], line: int,
-                 rng: np.random.Generator) -> None:
+                 rng: np.random.Generator) -> tuple[int, float]:
+    """Write a frame into a box, in dark ink; returns (its size in px, its ink strength)."""
     left, top, right, bottom = outer
     inner_w, inner_h = right - left - 2 * line, bottom - top - 2 * line
     size = int(min(inner_w, inner_h) * rng.uniform(0.95, 1.2))  # the 28-px frame's 20-px digit ~ 70-85% of the box
-    ink = Image.fromarray(np.asarray(frame, dtype=np.uint8)).resize((size, size), Image.Resampling.BICUBIC)
-    strength = rng.uniform(0.75, 1.0)
-    dark = Image.fromarray((255 - np.asarray(ink, dtype=np.float64) * strength).clip(0, 255).astype(np.uint8))
+    strength = float(rng.uniform(0.75, 1.0))
     cx = left + (right - left) / 2 + rng.uniform(-0.06, 0.06) * inner_w
     cy = top + (bottom - top) / 2 + rng.uniform(-0.06, 0.06) * inner_h
-    at = (int(round(cx - size / 2)), int(round(cy - size / 2)))
+    _paste_ink(page, frame, size, strength, (int(round(cx - size / 2)), int(round(cy - size / 2))))
+    return size, strength
+
+
+def _paste_ink(page: Image.Image, frame: np.ndarray, size: int, strength: float, at: tuple[int, int]) -> None:
+    ink = Image.fromarray(np.asarray(frame, dtype=np.uint8)).resize((size, size), Image.Resampling.BICUBIC)
+    dark = Image.fromarray((255 - np.asarray(ink, dtype=np.float64) * strength).clip(0, 255).astype(np.uint8))
     region = page.crop((at[0], at[1], at[0] + size, at[1] + size))
     page.paste(Image.fromarray(np.minimum(np.asarray(region), np.asarray(dark))), at)
+
+
+def lone_scan(frame: np.ndarray, box: dict, capture: dict, rng: np.random.Generator) -> Image.Image:
+    """The same character as a scan of its own: the box's size, ink and capture (noise, blur,
+    JPEG), without the printed lines or the skew: what `forensics score` gets when a user cuts
+    the box out by hand."""
+    left, top, right, bottom = box["box_drawn"] if "box_drawn" in box else box["box"]
+    size = box["digit_size"]
+    side = max(right - left, bottom - top, size + 4)
+    canvas = Image.new("L", (side, side), 255)
+    _paste_ink(canvas, frame, size, box["strength"], ((side - size) // 2, (side - size) // 2))
+    return _capture(canvas, Capture(**{**capture, "skew": 0.0}), rng)
 
 
 def _capture(page: Image.Image, capture: Capture, rng: np.random.Generator) -> Image.Image:

@@ -13,7 +13,8 @@ page (mode "L" as numpy, dark ink on light paper):
    a wall that splits a box in two narrow halves (a "1" written from rule to rule) is merged,
    and a band that lies inside another (a pen stroke's own rows and sides) is dropped;
 5. a box is filled when its interior, inset from the printed lines, holds a connected
-   stroke bigger than a speck; its crop has the line pixels painted out.
+   stroke bigger than a speck; its crop is the whole box, cut from the page at full
+   resolution, with the printed lines (and their halo) painted over with paper.
 
 Fields are numbered top to bottom (then left to right), boxes left to right, both from 1.
 Box geometry is reported in the page's own pixels (the straightened page's corners mapped
@@ -39,9 +40,12 @@ MIN_CONTRAST = 60  # grey levels between paper and darkest ink, or there is no f
 RUN_DENSITY = 0.9  # share of ink a run of line_length must have to count as a printed rule
 WALL_DENSITY = 0.9  # share of a column between two rules that must be ink to be a box wall
 MAX_LINE = 6  # px: thicker than this is a filled area, not a printed line
+DETECT_WIDTH = 1100  # px: a page much wider than this is searched for boxes at half size
 MIN_BOX = 10  # px: a band between rules lower than this is not a row of boxes
 BOX_ASPECT = (0.4, 2.5)  # box width over band height
-INSET = 2  # px inside the printed lines: JPEG and scanner blur leave a grey halo there
+INSET = 2  # px inside the printed lines where the empty-box test starts (JPEG and blur leave a halo)
+LINE_SHARE = 0.8  # a row or column of a box that is this much ink is a printed line
+HALO = 2  # px of grey beside a printed line painted out with it
 SPECK = 0.004  # a filled box's largest stroke covers at least this share of its interior ...
 MIN_STROKE_PIXELS = 8  # ... and at least this many pixels
 MIN_STROKE_EXTENT = 0.15  # ... and spans this share of the interior's height or width
@@ -53,7 +57,7 @@ class Box:
     index: int
     bbox: tuple[int, int, int, int]  # left, top, right, bottom in the page's pixels (exclusive)
     filled: bool
-    crop: np.ndarray | None  # the interior, uint8 grey, lines painted out; None when empty
+    crop: np.ndarray | None  # the box, uint8 grey, its lines painted out; None when empty
 
 
 @dataclass(frozen=True)
@@ -71,27 +75,67 @@ class _Rule:
 
 
 def find_boxes(grey: np.ndarray, line_length: int | None = None) -> Layout:
-    """Every printed character box on a page (see the module docstring); [] when none."""
+    """Every printed character box on a page (see the module docstring); [] when none.
+
+    The boxes are found on a copy shrunk by DETECT_WIDTH (each pixel the darkest of its block,
+    so a 1-px rule stays solid), and each filled box's crop is cut straight from the page at
+    full resolution with one affine transform: the page itself is never turned."""
     grey = np.asarray(grey, dtype=np.uint8)
-    threshold = ink_threshold(grey)
-    if threshold is None:
+    levels = paper_and_threshold(grey)
+    if levels is None:
         return Layout(0.0, [])
-    length = line_length or default_line_length(grey.shape)
-    angle = skew_angle(grey < threshold)
-    straight = rotate(grey, angle) if abs(angle) >= STRAIGHT_ENOUGH else grey
-    ink = straight < threshold
-    h_lines = run_mask(ink, length, axis=1)
-    rules = _rules(h_lines, length)
-    bands = _bands(rules, ink, grey.shape[0])
+    paper, threshold = levels
+    f = min(2, max(1, round(grey.shape[1] / DETECT_WIDTH)))  # at 1/3, 300-dpi pages lost a tenth of their boxes
+    small = _min_pool(grey, f)
+    length = max(1, (line_length or default_line_length(grey.shape)) // f)
+    angle = skew_angle(small < threshold)
+    turned = abs(angle) >= STRAIGHT_ENOUGH
+    ink = (rotate(small, angle, paper) if turned else small) < threshold
+    max_line = MAX_LINE if f == 1 else math.ceil(MAX_LINE / f) + 1  # min-pooling widens a line by up to 1
+    rules = _rules(run_mask(ink, length, axis=1), length, max_line)
+    bands = _bands(rules, ink, small.shape[0], max(4, MIN_BOX // f), max_line)
+    shape = (small.shape[0] * f, small.shape[1] * f)  # the page the small copy stands for
+    page = Image.fromarray(grey)
     boxes = []
     for field, (top, bottom, walls) in enumerate(bands, start=1):
         for index, (left, right) in enumerate(walls, start=1):
-            outer = (left[0], top.top, right[1] + 1, bottom.bottom + 1)
-            inner = (left[1] + 1 + INSET, top.bottom + 1 + INSET, right[0] - INSET, bottom.top - INSET)
-            crop = _interior(straight, ink, inner)
-            bbox = _to_page(outer, angle, grey.shape)
-            boxes.append(Box(field, index, bbox, crop is not None, crop))
+            outer = (left[0] * f, top.top * f, (right[1] + 1) * f, (bottom.bottom + 1) * f)
+            inset = INSET + 1  # in the small copy: a rule's edge there is up to f - 1 px off
+            inner = (left[1] + inset, top.bottom + inset, right[0] - inset + 1, bottom.top - inset + 1)
+            crop = None
+            if _is_filled(ink, inner):
+                crop = _cut(page, outer, angle if turned else 0.0, shape, paper)
+                crop = erase_lines(crop, threshold, paper)
+            boxes.append(Box(field, index, _to_page(outer, angle if turned else 0.0, shape), crop is not None, crop))
     return Layout(angle, boxes)
+
+
+def _min_pool(grey: np.ndarray, f: int) -> np.ndarray:
+    if f == 1:
+        return grey
+    h, w = grey.shape[0] // f, grey.shape[1] // f
+    out = grey[: h * f : f, : w * f : f].copy()
+    for i in range(f):  # strided views: far faster than a reduction over a reshaped block axis
+        for j in range(f):
+            np.minimum(out, grey[i : h * f : f, j : w * f : f], out=out)
+    return out
+
+
+def _cut(page: Image.Image, inner: tuple[int, int, int, int], degrees: float, shape: tuple[int, int],
+         paper: int) -> np.ndarray:
+    """The straightened page's pixels in ``inner``, sampled from the page as it was scanned."""
+    left, top, right, bottom = inner
+    if not degrees:
+        return np.asarray(page.crop(inner))
+    cy, cx = shape[0] / 2, shape[1] / 2
+    a = math.radians(degrees)
+    cos, sin = math.cos(a), math.sin(a)
+    # Output (u, v) is straightened (left + u, top + v); its source is the inverse of the turn.
+    coeffs = (cos, -sin, cx + (left - cx) * cos - (top - cy) * sin,
+              sin, cos, cy + (left - cx) * sin + (top - cy) * cos)
+    out = page.transform((right - left, bottom - top), Image.Transform.AFFINE, coeffs,
+                         resample=Image.Resampling.BILINEAR, fillcolor=paper)
+    return np.asarray(out)
 
 
 def default_line_length(shape: tuple[int, int]) -> int:
@@ -99,14 +143,14 @@ def default_line_length(shape: tuple[int, int]) -> int:
     return max(30, shape[1] // 60)
 
 
-def ink_threshold(grey: np.ndarray) -> float | None:
-    """Grey level below which a pixel is ink; None for a page without contrast."""
-    sample = grey[::4, ::4]
-    paper = float(np.median(sample))
-    dark = float(np.percentile(sample, 0.1))
+def paper_and_threshold(grey: np.ndarray) -> tuple[int, float] | None:
+    """(paper grey level, level below which a pixel is ink); None for a page without contrast."""
+    counts = np.bincount(grey[::4, ::4].ravel(), minlength=256).cumsum()
+    paper = int(np.searchsorted(counts, counts[-1] / 2))
+    dark = int(np.searchsorted(counts, counts[-1] * 0.001))
     if paper - dark < MIN_CONTRAST:
         return None
-    return paper - INK_LEVEL * (paper - dark)
+    return paper, paper - INK_LEVEL * (paper - dark)
 
 
 def skew_angle(ink: np.ndarray) -> float:
@@ -135,9 +179,8 @@ def skew_angle(ink: np.ndarray) -> float:
     return round(float(max(fine, key=sharpness)), 3)
 
 
-def rotate(grey: np.ndarray, degrees: float) -> np.ndarray:
-    """The page turned counter-clockwise about its centre, same size, new corners paper white."""
-    paper = int(np.median(grey[::4, ::4]))
+def rotate(grey: np.ndarray, degrees: float, paper: int = 255) -> np.ndarray:
+    """The page turned counter-clockwise about its centre, same size, new corners paper."""
     img = Image.fromarray(grey).rotate(degrees, resample=Image.Resampling.BILINEAR, fillcolor=paper)
     return np.asarray(img)
 
@@ -160,35 +203,36 @@ def run_mask(ink: np.ndarray, length: int, axis: int) -> np.ndarray:
     return out if axis == 1 else out.T
 
 
-def _rules(h_lines: np.ndarray, length: int) -> list[_Rule]:
+def _rules(h_lines: np.ndarray, length: int, max_line: int = MAX_LINE) -> list[_Rule]:
     labels, _ = ndimage.label(h_lines, structure=np.ones((3, 3), dtype=bool))
     rules = []
     for sl in ndimage.find_objects(labels):
         top, bottom, left, right = sl[0].start, sl[0].stop - 1, sl[1].start, sl[1].stop - 1
         width = right - left + 1
         thickness = np.count_nonzero(h_lines[sl]) / width
-        if width >= length and thickness <= MAX_LINE:
+        if width >= length and thickness <= max_line:
             rules.append(_Rule(top, bottom, left, right))
     return sorted(rules, key=lambda r: (r.top, r.left))
 
 
-def _bands(rules: list[_Rule], ink: np.ndarray, page_height: int) -> list[tuple[_Rule, _Rule, list]]:
+def _bands(rules: list[_Rule], ink: np.ndarray, page_height: int, min_box: int = MIN_BOX,
+           max_line: int = MAX_LINE) -> list[tuple[_Rule, _Rule, list]]:
     """(upper rule, lower rule, its boxes as wall pairs) for every row of boxes."""
     bands = []
-    max_box = max(MIN_BOX + 1, page_height // 6)
+    max_box = max(min_box + 1, page_height // 6)
     for upper in rules:
         # The nearest rule below that closes a row of boxes: a stroke written inside a box can
         # look like a rule too, but no two walls a box apart fit between it and a real rule.
         for lower in rules:
             gap = lower.top - upper.bottom - 1
-            if gap < MIN_BOX or _overlap(upper, lower) < 0.5 * min(upper.right - upper.left, lower.right - lower.left):
+            if gap < min_box or _overlap(upper, lower) < 0.5 * min(upper.right - upper.left, lower.right - lower.left):
                 continue
             if gap > max_box:
                 break
             left, right = max(upper.left, lower.left), min(upper.right, lower.right)
             # A printed wall runs from rule to rule; a pen stroke seldom touches both.
             columns = ink[upper.bottom + 1 : lower.top, left : right + 1].mean(axis=0)
-            walls = _walls(columns >= WALL_DENSITY, left, gap)
+            walls = _walls(columns >= WALL_DENSITY, left, gap, max_line)
             if walls:
                 bands.append((upper, lower, walls))
                 break
@@ -208,13 +252,13 @@ def _overlap(a: _Rule, b: _Rule) -> int:
     return min(a.right, b.right) - max(a.left, b.left)
 
 
-def _walls(is_wall: np.ndarray, offset: int, gap: int) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+def _walls(is_wall: np.ndarray, offset: int, gap: int, max_line: int = MAX_LINE) -> list[tuple[tuple[int, int], tuple[int, int]]]:
     """The boxes of a band as (left wall, right wall), each wall its (first, last) page column.
 
     Only neighbouring walls a box's shape apart bound a box: the wide gap between two groups
     of boxes (DD | MM) or a narrow sliver is not one."""
     edges = np.flatnonzero(np.diff(np.concatenate([[0], is_wall.astype(np.int8), [0]])))
-    walls = [(offset + s, offset + e - 1) for s, e in zip(edges[::2], edges[1::2]) if e - s <= MAX_LINE]
+    walls = [(offset + s, offset + e - 1) for s, e in zip(edges[::2], edges[1::2]) if e - s <= max_line]
     if len(walls) < 2:
         return []
     walls = _merge_split_boxes(walls)
@@ -237,22 +281,41 @@ def _merge_split_boxes(walls: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return walls
 
 
-def _interior(straight: np.ndarray, ink: np.ndarray, inner: tuple[int, int, int, int]) -> np.ndarray | None:
+def erase_lines(crop: np.ndarray, threshold: float, paper: int) -> np.ndarray:
+    """The box with its printed lines painted over with paper: from each edge inwards, through
+    the last row (column) near that edge that is ink across LINE_SHARE of the box, and HALO
+    pixels of blur beyond it. Strokes that touch a line keep everything up to it."""
+    out = crop.copy()
+    ink = crop < threshold
+    h, w = crop.shape
+    rows, cols = ink.mean(axis=1), ink.mean(axis=0)
+    for share, n, axis in ((rows, h, 0), (cols, w, 1)):
+        zone = max(3, n // 5)  # lines sit at the edges; a stroke's bar further in is not one
+        near = np.flatnonzero(share[:zone] >= LINE_SHARE)
+        if near.size:
+            cut = min(n, near[-1] + 1 + HALO)
+            (out[:cut] if axis == 0 else out[:, :cut])[...] = paper
+        far = np.flatnonzero(share[n - zone :] >= LINE_SHARE)
+        if far.size:
+            cut = max(0, n - zone + far[0] - HALO)
+            (out[cut:] if axis == 0 else out[:, cut:])[...] = paper
+    return out
+
+
+def _is_filled(ink: np.ndarray, inner: tuple[int, int, int, int]) -> bool:
     left, top, right, bottom = inner
-    if right - left < 4 or bottom - top < 4:
-        return None
+    if right - left < 3 or bottom - top < 3:
+        return False
     crop_ink = ink[top:bottom, left:right]
     labels, n = ndimage.label(crop_ink, structure=np.ones((3, 3), dtype=bool))
     if n == 0:
-        return None
+        return False
     sizes = np.bincount(labels.ravel())[1:]
     biggest = int(np.argmax(sizes))
     rows, cols = ndimage.find_objects(labels)[biggest]
     height, width = crop_ink.shape
     extent = max((rows.stop - rows.start) / height, (cols.stop - cols.start) / width)
-    if sizes[biggest] < max(MIN_STROKE_PIXELS, SPECK * crop_ink.size) or extent < MIN_STROKE_EXTENT:
-        return None
-    return straight[top:bottom, left:right].copy()
+    return sizes[biggest] >= max(MIN_STROKE_PIXELS, SPECK * crop_ink.size) and extent >= MIN_STROKE_EXTENT
 
 
 def _to_page(outer: tuple[int, int, int, int], degrees: float, shape: tuple[int, int]) -> tuple[int, int, int, int]:
