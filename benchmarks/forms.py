@@ -11,7 +11,9 @@ no box lines, no skew), to measure:
   the share of records on empty boxes or elsewhere;
 - verdicts: AUROC (machine vs human) from the pages and from the lone scans, and how often the
   two verdicts agree;
-- speed: characters and pages scored per second, wall clock, page reading included.
+- speed: characters scored per second from pages, page reading included: the marginal rate
+  between a run on a quarter of the pages and a run on all (worker start-up left out), and
+  whole-run rates for pages and for the lone scans.
 
     FORENSICS_DATA=/path/to/data python -m benchmarks.forms           # 40 pages
     FORENSICS_DATA=/path/to/data python -m benchmarks.forms --quick   # 3 pages
@@ -41,28 +43,10 @@ def _iou(a, b) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def _frames(n: int, bundle, rng: np.random.Generator, data_dir: str | None) -> tuple[np.ndarray, list[str]]:
-    import torch
-
-    from benchmarks.make_forms import held_out_digits
-    from detectors.calibrate import sample_generator
-    from detectors.fonts import font_forgeries
-
-    half = n // 2
-    third = half // 3
-    machine = [sample_generator(bundle.models, name, third, torch.Generator().manual_seed(int(rng.integers(1 << 30))), 256)
-               for name in ("dcgan", "fcgan")]
-    machine.append(font_forgeries(half - 2 * third, rng))
-    frames = np.concatenate([held_out_digits(n - half, int(rng.integers(1 << 30)), data_dir), *machine])
-    labels = ["human"] * (n - half) + ["dcgan"] * third + ["fcgan"] * third + ["font"] * (half - 2 * third)
-    order = rng.permutation(n)
-    return frames[order], [labels[i] for i in order]
-
-
 def run(quick: bool, out_dir: Path, seed: int = SEED, pages: int | None = None, data_dir: str | None = None) -> dict:
     from sklearn.metrics import roc_auc_score
 
-    from benchmarks.make_forms import lone_scan, make_form
+    from benchmarks.make_forms import lone_scan, make_form, mixed_digits
     from detectors.bundle import DEFAULT_BUNDLE, describe_bundle, load_bundle
     from detectors.engine import default_workers, score_paths
 
@@ -70,7 +54,7 @@ def run(quick: bool, out_dir: Path, seed: int = SEED, pages: int | None = None, 
     n_pages = pages or (QUICK_PAGES if quick else FULL_PAGES)
     rng = np.random.default_rng(seed)
     bundle = load_bundle(DEFAULT_BUNDLE)
-    frames, labels = _frames(100 * n_pages, bundle, rng, data_dir)
+    frames, labels = mixed_digits(100 * n_pages, bundle, rng, data_dir)
     workers = default_workers()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -90,6 +74,11 @@ def run(quick: bool, out_dir: Path, seed: int = SEED, pages: int | None = None, 
             page_files.append(str(path))
             truths[str(path)] = truth
         log(f"{NAME}: {n_pages} pages, {len(lone_files)} filled boxes; scoring with {workers} workers")
+        # Speed as the throughput benchmark measures it: the marginal rate between a run on a
+        # quarter of the pages and a run on all of them, so worker start-up is left out.
+        t = time.perf_counter()
+        first = sum(1 for r in score_paths(page_files[: max(1, n_pages // 4)], bundle, workers=workers) if r["status"] == "ok")
+        first_seconds = time.perf_counter() - t
         t = time.perf_counter()
         page_records = list(score_paths(page_files, bundle, workers=workers))
         page_seconds = time.perf_counter() - t
@@ -146,7 +135,8 @@ def run(quick: bool, out_dir: Path, seed: int = SEED, pages: int | None = None, 
         "page_seconds": round(page_seconds, 2), "lone_seconds": round(lone_seconds, 2),
         "characters_per_second_pages": len(ok_pages) / page_seconds,
         "characters_per_second_lone": len(lone_records) / lone_seconds,
-        "seconds_per_60_box_page": 60 * page_seconds / max(len(page_records), 1),
+        "marginal_characters_per_second_pages": (len(ok_pages) - first) / max(page_seconds - first_seconds, 1e-9),
+        "seconds_per_60_box_page": 60 * (page_seconds - first_seconds) / max(len(ok_pages) - first, 1),
         "dpi": sorted({t["capture"]["dpi"] for t in truths.values()}),
         "seconds": round(time.perf_counter() - started, 1), "machine": machine_info(),
     }
@@ -176,9 +166,11 @@ def markdown(result: dict) -> str:
              f"| same verdict from page and alone | | {pct(result['verdict_agreement'])} of {result['compared']} |",
              f"| human characters called machine: page / alone | | {pct(result['false_machine_page'])} / "
              f"{pct(result['false_machine_lone'])} |",
-             f"| characters per second from pages (page reading included) | ≥ 300 | "
-             f"**{result['characters_per_second_pages']:.0f}** (alone: {result['characters_per_second_lone']:.0f}) |",
-             f"| seconds for a page of 60 boxes | ≤ 0.2 | {result['seconds_per_60_box_page']:.3f} |"]
+             f"| characters per second from pages, marginal (page reading included, start-up not) | ≥ 300 | "
+             f"**{result['marginal_characters_per_second_pages']:.0f}** |",
+             f"| characters per second, whole run with start-up: pages / the same characters alone | | "
+             f"{result['characters_per_second_pages']:.0f} / {result['characters_per_second_lone']:.0f} |",
+             f"| seconds for a page of 60 boxes (marginal) | ≤ 0.2 | {result['seconds_per_60_box_page']:.3f} |"]
     return "\n".join(lines)
 
 

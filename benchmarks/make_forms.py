@@ -3,6 +3,7 @@ filled with given digit frames, some boxes left empty, then skewed, noised and J
 the way an office scanner delivers them.
 
     python -m benchmarks.make_forms OUT --pages 4 --seed 0      # OUT/form_000.png ... + OUT/truth.json
+    python -m benchmarks.make_forms OUT --machine --dpi 150     # half the boxes machine-made
 
 ``make_form`` is what tests and benchmarks/forms.py call. Each field is a row of boxes, or a
 grid of rows sharing their rules; box sizes, line widths (1-4 px), fill and capture are drawn
@@ -185,21 +186,53 @@ def held_out_digits(n: int, seed: int, data_dir: str | None = None) -> np.ndarra
     return test[np.random.default_rng(seed).choice(len(test), n, replace=False)]
 
 
+def mixed_digits(n: int, bundle, rng: np.random.Generator, data_dir: str | None = None) -> tuple[np.ndarray, list[str]]:
+    """n frames in random order, half held-out human digits, half machine digits (the bundle's
+    DCGAN and FC-GAN, and distorted font digits), with their source labels."""
+    import torch
+
+    from detectors.calibrate import sample_generator
+    from detectors.fonts import font_forgeries
+
+    half = n // 2
+    third = half // 3
+    machine = [sample_generator(bundle.models, name, third, torch.Generator().manual_seed(int(rng.integers(1 << 30))), 256)
+               for name in ("dcgan", "fcgan")]
+    machine.append(font_forgeries(half - 2 * third, rng))
+    frames = np.concatenate([held_out_digits(n - half, int(rng.integers(1 << 30)), data_dir), *machine])
+    labels = ["human"] * (n - half) + ["dcgan"] * third + ["fcgan"] * third + ["font"] * (half - 2 * third)
+    order = rng.permutation(n)
+    return frames[order], [labels[i] for i in order]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--pages", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--machine", action="store_true",
+                        help="fill half the boxes with machine digits (the shipped bundle's GANs, font forgeries)")
+    parser.add_argument("--dpi", type=int, help="scan resolution (default: drawn per page from 150, 200, 300)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(args.seed)
-    frames = held_out_digits(120 * args.pages, args.seed)
+    if args.machine:
+        from detectors.bundle import DEFAULT_BUNDLE, load_bundle
+
+        frames, labels = mixed_digits(120 * args.pages, load_bundle(DEFAULT_BUNDLE), rng)
+    else:
+        frames = held_out_digits(120 * args.pages, args.seed)
+        labels = ["human"] * len(frames)
     truth, used = {}, 0
     for p in range(args.pages):
-        page, t = make_form(frames[used:], ["human"] * (len(frames) - used), rng)
+        capture = Capture.draw(rng)
+        if args.dpi:
+            capture = Capture(**{**capture.__dict__, "dpi": args.dpi})
+        page, t = make_form(frames[used:], labels[used:], rng, capture)
         used += t["frames_used"]
-        name = f"form_{p:03d}.png"
-        page.save(args.out / name)
+        # A JPEG capture is kept as the JPEG an office scanner would write (10x smaller than PNG).
+        name = f"form_{p:03d}.{'jpg' if capture.jpeg else 'png'}"
+        page.save(args.out / name, **({"quality": capture.jpeg} if capture.jpeg else {}))
         truth[name] = t
     (args.out / "truth.json").write_text(json.dumps(truth, indent=1) + "\n")
     print(f"{args.pages} pages and truth.json in {args.out}")

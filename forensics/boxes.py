@@ -13,8 +13,8 @@ page (mode "L" as numpy, dark ink on light paper):
    a wall that splits a box in two narrow halves (a "1" written from rule to rule) is merged,
    and a band that lies inside another (a pen stroke's own rows and sides) is dropped;
 5. a box is filled when its interior, inset from the printed lines, holds a connected
-   stroke bigger than a speck; its crop is the whole box, cut from the page at full
-   resolution, with the printed lines (and their halo) painted over with paper.
+   stroke bigger than a speck; its crop is the box cut from the page at full resolution,
+   trimmed inside its printed lines (and their halo).
 
 Fields are numbered top to bottom (then left to right), boxes left to right, both from 1.
 Box geometry is reported in the page's own pixels (the straightened page's corners mapped
@@ -45,7 +45,8 @@ MIN_BOX = 10  # px: a band between rules lower than this is not a row of boxes
 BOX_ASPECT = (0.4, 2.5)  # box width over band height
 INSET = 2  # px inside the printed lines where the empty-box test starts (JPEG and blur leave a halo)
 LINE_SHARE = 0.8  # a row or column of a box that is this much ink is a printed line
-HALO = 2  # px of grey beside a printed line painted out with it
+HALO = 2  # px of grey beside a printed line trimmed with it
+CUT_RESAMPLE = Image.Resampling.BICUBIC  # keeps the scan's noise a little better than bilinear
 SPECK = 0.004  # a filled box's largest stroke covers at least this share of its interior ...
 MIN_STROKE_PIXELS = 8  # ... and at least this many pixels
 MIN_STROKE_EXTENT = 0.15  # ... and spans this share of the interior's height or width
@@ -57,7 +58,7 @@ class Box:
     index: int
     bbox: tuple[int, int, int, int]  # left, top, right, bottom in the page's pixels (exclusive)
     filled: bool
-    crop: np.ndarray | None  # the box, uint8 grey, its lines painted out; None when empty
+    crop: np.ndarray | None  # the box inside its lines, uint8 grey; None when empty
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def find_boxes(grey: np.ndarray, line_length: int | None = None) -> Layout:
             crop = None
             if _is_filled(ink, inner):
                 crop = _cut(page, outer, angle if turned else 0.0, shape, paper)
-                crop = erase_lines(crop, threshold, paper)
+                crop = trim_lines(crop, threshold)
             boxes.append(Box(field, index, _to_page(outer, angle if turned else 0.0, shape), crop is not None, crop))
     return Layout(angle, boxes)
 
@@ -134,7 +135,7 @@ def _cut(page: Image.Image, inner: tuple[int, int, int, int], degrees: float, sh
     coeffs = (cos, -sin, cx + (left - cx) * cos - (top - cy) * sin,
               sin, cos, cy + (left - cx) * sin + (top - cy) * cos)
     out = page.transform((right - left, bottom - top), Image.Transform.AFFINE, coeffs,
-                         resample=Image.Resampling.BILINEAR, fillcolor=paper)
+                         resample=CUT_RESAMPLE, fillcolor=paper)
     return np.asarray(out)
 
 
@@ -281,25 +282,24 @@ def _merge_split_boxes(walls: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return walls
 
 
-def erase_lines(crop: np.ndarray, threshold: float, paper: int) -> np.ndarray:
-    """The box with its printed lines painted over with paper: from each edge inwards, through
-    the last row (column) near that edge that is ink across LINE_SHARE of the box, and HALO
-    pixels of blur beyond it. Strokes that touch a line keep everything up to it."""
-    out = crop.copy()
+def trim_lines(crop: np.ndarray, threshold: float) -> np.ndarray:
+    """The box without its printed lines: cut from each edge inwards through the last row
+    (column) near that edge that is ink across LINE_SHARE of the box, and HALO pixels of blur
+    beyond it. Strokes that touch a line keep everything up to it. Cut, not painted over: a
+    flat painted border would read as noise-free paper and lower the preprocessing's ink
+    threshold, thickening every stroke."""
     ink = crop < threshold
     h, w = crop.shape
-    rows, cols = ink.mean(axis=1), ink.mean(axis=0)
-    for share, n, axis in ((rows, h, 0), (cols, w, 1)):
+    cuts = []
+    for share, n in ((ink.mean(axis=1), h), (ink.mean(axis=0), w)):
         zone = max(3, n // 5)  # lines sit at the edges; a stroke's bar further in is not one
         near = np.flatnonzero(share[:zone] >= LINE_SHARE)
-        if near.size:
-            cut = min(n, near[-1] + 1 + HALO)
-            (out[:cut] if axis == 0 else out[:, :cut])[...] = paper
         far = np.flatnonzero(share[n - zone :] >= LINE_SHARE)
-        if far.size:
-            cut = max(0, n - zone + far[0] - HALO)
-            (out[cut:] if axis == 0 else out[:, cut:])[...] = paper
-    return out
+        start = near[-1] + 1 + HALO if near.size else 0
+        stop = n - zone + far[0] - HALO if far.size else n
+        cuts.append((start, stop) if stop - start >= 4 else (0, n))
+    (top, bottom), (left, right) = cuts
+    return crop[top:bottom, left:right]
 
 
 def _is_filled(ink: np.ndarray, inner: tuple[int, int, int, int]) -> bool:
