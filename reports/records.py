@@ -50,8 +50,9 @@ from dataclasses import dataclass, field
 from forensics.record import character_name
 from typing import Any, Iterable, Optional, Sequence
 
-SCHEMA_VERSION = 5  # 2: cnn_logit joined the records and the CSV; 3: font_logit, either_cnn_logit; 4: meta.signals;
-# 5: records carry "rescanned" and only the signals computed; meta.stability is near | all | off
+SCHEMA_VERSION = 6  # 2: cnn_logit joined the records and the CSV; 3: font_logit, either_cnn_logit; 4: meta.signals;
+# 5: records carry "rescanned" and only the signals computed; meta.stability is near | all | off;
+# 6: form pages: page, box, field, index, boxes_on_page, empty_on_page (CSV columns after top_signals)
 REPORT_KIND = "forensics/report"
 VERDICTS = ("machine", "uncertain", "human")  # most severe first
 SEVERITY = {"machine": 0, "uncertain": 1, "human": 2}
