@@ -19,6 +19,9 @@ the same N compare. Full mode: N = 10,000 (the whole test set is the reference),
 PixelCNN sampling at 15-45 samples/s on one CPU thread, depending on load (~5 min on a quiet
 machine, up to ~12 on a busy one; the GANs take seconds). Quick mode: N = 100, < 30 s.
 
+``--run RUN`` also measures every model of a training run (RUN/<model>/model.pt), and gives
+each conditional model's share of samples read as the digit they were drawn for.
+
 Writes OUT/generator_quality.json (default benchmarks/results/).
 """
 
@@ -72,8 +75,29 @@ def _measure(net, real_feats: np.ndarray, images: np.ndarray) -> tuple[dict, np.
             "precision": precision, "recall": recall}, probs
 
 
+def run_samplers(run_dir: str | os.PathLike) -> dict:
+    """name -> (draw(n, generator) -> uint8 [n, 28, 28], digit of sample i or None, weights
+    sha256) for every trained model in a training run folder (RUN/<model>/model.pt)."""
+    from generators.load import MODELS, WEIGHTS_FILE, load_generator
+
+    out = {}
+    for name in MODELS:
+        path = Path(run_dir) / name / WEIGHTS_FILE
+        if name == "autoencoder" or not path.is_file():
+            continue
+        g = load_generator(path.parent)
+
+        def draw(n: int, generator: torch.Generator, g=g) -> np.ndarray:
+            parts = [g.sample(min(SAMPLE_BATCH, n - i), generator)[:, 0].numpy() for i in range(0, n, SAMPLE_BATCH)]
+            return np.concatenate(parts)
+
+        out[f"{name} ({display_path(Path(run_dir))})"] = (draw, g.conditional, sha256_file(path))
+    return out
+
+
 def run(quick: bool, out_dir: Path, seed: int = 0, bundle: str | None = None,
-        featurenet_path: str | os.PathLike = fnet.DEFAULT, data_dir: str | None = None) -> dict:
+        featurenet_path: str | os.PathLike = fnet.DEFAULT, data_dir: str | None = None,
+        run_dir: str | None = None) -> dict:
     """Compute the table, write OUT_DIR/generator_quality.json atomically, return it."""
     from detectors.calibrate import sample_generator
     from forensics.data import load_dataset
@@ -109,6 +133,20 @@ def run(quick: bool, out_dir: Path, seed: int = 0, bundle: str | None = None,
             metrics["class_match"] = float((predicted == np.arange(n) % 10).mean())
         metrics["sample_seconds"] = round(sample_s, 2)
         generators[name] = metrics
+    # Models of a training run (issue 20's new and retrained generators), beside the bundle's.
+    # A conditional model draws the digits in turn, so sample i is of digit i % 10.
+    for name, (draw, conditional, sha) in (run_samplers(run_dir) if run_dir else {}).items():
+        t = time.perf_counter()
+        images = draw(n, torch.Generator().manual_seed(seed))
+        sample_s = time.perf_counter() - t
+        metrics, probs = _measure(net, real_feats, images)
+        predicted = probs.argmax(1)
+        metrics["predicted_class_share"] = np.bincount(predicted, minlength=10).astype(float) / n
+        if conditional:
+            metrics["class_match"] = float((predicted == np.arange(n) % 10).mean())
+        metrics["sample_seconds"] = round(sample_s, 2)
+        metrics["weights_sha256"] = sha
+        generators[name] = metrics
 
     result = {
         "benchmark": NAME,
@@ -140,13 +178,15 @@ def markdown(result: dict) -> str:
     """A README-ready table: each generator's figures, with the real-data floor on top."""
     s, f = result["settings"], result["real_floor"]
     lines = [
-        "| samples | FID ↓ | Inception-style score ↑ | precision ↑ | recall ↑ |",
-        "|---|---:|---:|---:|---:|",
+        "| samples | FID ↓ | Inception-style score ↑ | precision ↑ | recall ↑ | read as the asked digit ↑ | sampling s |",
+        "|---|---:|---:|---:|---:|---:|---:|",
         f"| real-data floor: MNIST train vs test | {f['fid']:.2f} | {f['inception_score_test']:.2f} (test), "
-        f"{f['inception_score_train']:.2f} (train) | {f['precision']:.3f} | {f['recall']:.3f} |",
+        f"{f['inception_score_train']:.2f} (train) | {f['precision']:.3f} | {f['recall']:.3f} | | |",
     ]
     for name, g in result["generators"].items():
-        lines.append(f"| {name} | {g['fid']:.2f} | {g['inception_score']:.2f} | {g['precision']:.3f} | {g['recall']:.3f} |")
+        match = f"{g['class_match']:.1%}" if "class_match" in g else "–"
+        lines.append(f"| {name} | {g['fid']:.2f} | {g['inception_score']:.2f} | {g['precision']:.3f} | {g['recall']:.3f} "
+                     f"| {match} | {g.get('sample_seconds', 0):.0f} |")
     fn = result["feature_net"]
     notes = [
         "",
@@ -168,4 +208,6 @@ def markdown(result: dict) -> str:
 
 if __name__ == "__main__":
     main(run, markdown, __doc__, options=(
-        (("--bundle",), {"help": "detector bundle with the generators (default: the shipped one)"}),))
+        (("--bundle",), {"help": "detector bundle with the generators (default: the shipped one)"}),
+        (("--run",), {"dest": "run_dir", "help": "also measure every model of this training run folder "
+                                                 "(RUN/<model>/model.pt: VAE, diffusion, retrained PixelCNN, ...)"}),))
