@@ -33,6 +33,10 @@ class GANConfig:
     d_warmup_steps: int = 0  # pre-train D for N steps against the (untrained) G before the game starts
     fake_as_real_fraction: float = 0.0  # substitute this fraction of the real batch with generated images labelled real...
     fake_as_real_epochs: int = 0  # ...for the first N epochs (0-based: epoch < N) (a trick to slow D down early)
+    # > 0: sample (and ship) an exponential moving average of G's weights, this decay per step
+    # after a warm-up. A GAN's last iterate circles the equilibrium; its average sits nearer
+    # (Yazici et al. 2019, "The unusual effectiveness of averaging in GAN training").
+    g_ema: float = 0.0
 
 
 def build_models(cfg: GANConfig, image_shape: tuple[int, int, int]) -> tuple[nn.Module, nn.Module]:
@@ -79,15 +83,21 @@ class TrainedGAN:
     def noise(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.cfg.z_dim, device=self.device)
 
+    @property
+    def sampler(self) -> nn.Module:
+        """The G that samples: G itself (a trained GAN's G is the average when one was kept)."""
+        return self.G
+
     @torch.no_grad()
     def generate(self, z: torch.Tensor) -> torch.Tensor:
         """z [n, z_dim] -> uint8 images [n, C, H, W] on ``self.device``, G in eval mode."""
-        was_training = self.G.training
-        self.G.eval()
+        g = self.sampler
+        was_training = g.training
+        g.eval()
         try:
-            return to_uint8(self.G(z.to(self.device)))
+            return to_uint8(g(z.to(self.device)))
         finally:
-            self.G.train(was_training)
+            g.train(was_training)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n uint8 images; z is drawn on the generator's device, so a seed gives the same z anywhere."""
@@ -137,6 +147,18 @@ class GAN(TrainedGAN):
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
         self.warmup_done = 0  # D-only steps taken so far
+        self.g_avg = None
+        if cfg.g_ema > 0:
+            from torch.optim.swa_utils import AveragedModel
+
+            from .averaging import ema_with_warmup
+
+            # use_buffers: the average's batch-norm statistics follow the weights they belong to.
+            self.g_avg = AveragedModel(self.G, multi_avg_fn=ema_with_warmup(cfg.g_ema), use_buffers=True)
+
+    @property
+    def sampler(self) -> nn.Module:
+        return self.g_avg.module if self.g_avg is not None else self.G
 
     def train_step(self, real: torch.Tensor, epoch: int) -> dict[str, float]:
         """One D update, then one G update (D only while the warm-up runs).
@@ -182,6 +204,8 @@ class GAN(TrainedGAN):
             loss_g = F.binary_cross_entropy_with_logits(self.d(fake), ones)
             loss_g.backward()
             self.opt_g.step()
+            if self.g_avg is not None:
+                self.g_avg.update_parameters(self.G)
 
         return {
             "loss_d": (loss_d_real + loss_d_fake).item(),
@@ -202,6 +226,7 @@ class GAN(TrainedGAN):
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "warmup_done": self.warmup_done,
+            **({"G_avg": self.g_avg.state_dict()} if self.g_avg is not None else {}),
         }
 
     def load_state_dict(self, sd: dict) -> None:
@@ -217,6 +242,8 @@ class GAN(TrainedGAN):
         self.opt_g.load_state_dict(copy.deepcopy(sd["opt_g"]))
         self.opt_d.load_state_dict(copy.deepcopy(sd["opt_d"]))
         self.warmup_done = int(sd["warmup_done"])
+        if self.g_avg is not None:
+            self.g_avg.load_state_dict(sd["G_avg"])
 
     @classmethod
     def from_state_dict(cls, sd: dict, device: str | torch.device = "cpu", wrap=None) -> "GAN":

@@ -32,6 +32,7 @@ from forensics.data import ImageData, load_dataset
 from forensics.errors import ForensicsError
 
 from . import visuals
+from .averaging import ema_with_warmup
 from .load import model_config
 
 DEFAULT_MODELS = ("pixelcnn", "pixelcnn-bin", "dcgan", "fcgan")
@@ -97,15 +98,6 @@ def cosine_with_warmup(warmup: int, total: int) -> Callable[[int], float]:
     return factor
 
 
-def ema_with_warmup(decay: float) -> Callable:
-    """An AveragedModel update whose decay ramps up as (1 + n) / (10 + n) to ``decay``: with a
-    fixed 0.999 from the first step, the average still holds 39% of the untrained weights
-    after 937 steps (an epoch here), and the first epochs' test NLL and samples say nothing."""
-    @torch.no_grad()
-    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged) -> None:
-        d = min(decay, (1.0 + float(num_averaged)) / (10.0 + float(num_averaged)))
-        torch._foreach_lerp_(averaged, current, 1.0 - d)
-    return update
 
 
 class LikelihoodRecipe:
@@ -274,7 +266,8 @@ class AdversarialRecipe:
         self.gan.load_state_dict(sd)
 
     def weights(self) -> dict:
-        return {"G": self.gan.G.state_dict(), "D": self.gan.D.state_dict()}
+        # The shipped G is the one that samples: the average when one is kept.
+        return {"G": self.gan.sampler.state_dict(), "D": self.gan.D.state_dict()}
 
 
 TEST_BINARIZE_SEED = 2017  # the one draw of the binarized test set

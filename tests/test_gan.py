@@ -11,7 +11,7 @@ from PIL import Image
 from torch import nn
 
 from generators import dcgan, fcgan
-from generators.gan import GAN, GANConfig
+from generators.gan import GAN, GANConfig, TrainedGAN
 from generators.interpolate import along_dim, lerp, save_strip, slerp, strip
 
 ARCHS = ["dcgan", "fcgan"]
@@ -199,6 +199,33 @@ def test_state_dict_resumes_bit_identically(arch):
         assert step(resumed, batch(seed=i), seed=10 + i) == ref
         assert step(rebuilt, batch(seed=i), seed=10 + i) == ref
     assert resumed.warmup_done == 3
+
+
+def test_averaged_g_samples_resumes_and_is_what_ships():
+    cfg = tiny(arch="dcgan", g_ema=0.9)
+    gan = make(cfg)
+    for i in range(3):
+        step(gan, batch(seed=i), seed=10 + i)
+    z = torch.randn(4, cfg.z_dim)
+    gan.G.eval()
+    assert not torch.equal(gan.generate(z), to_uint8_of(gan.G, z)), "samples must come from the average, not G"
+    buf = io.BytesIO()
+    torch.save(gan.state_dict(), buf)
+    rebuilt = GAN.from_state_dict(torch.load(io.BytesIO(buf.getvalue()), weights_only=True))
+    assert torch.equal(rebuilt.generate(z), gan.generate(z))
+    step(gan, batch(seed=5), seed=20)
+    step(rebuilt, batch(seed=5), seed=20)
+    assert torch.equal(rebuilt.generate(z), gan.generate(z))  # the average resumes too
+    shipped = TrainedGAN(cfg, (1, 28, 28))
+    shipped.G.load_state_dict(gan.sampler.state_dict())
+    assert torch.equal(shipped.generate(z), gan.generate(z))
+
+
+def to_uint8_of(g, z):
+    from generators.gan import to_uint8
+
+    with torch.no_grad():
+        return to_uint8(g(z))
 
 
 def test_load_state_dict_refuses_other_arch():
