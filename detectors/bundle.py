@@ -99,6 +99,11 @@ class Combiner:
             total = total + parts[:, j]
         return total
 
+    def log_lr(self, x: np.ndarray) -> np.ndarray:
+        """Natural-log likelihood ratio, machine over human: the calibrated log-odds, fitted at a
+        50/50 prior (detectors.evidence)."""
+        return self.platt_a * self.decision(x) + self.platt_b
+
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """p_machine [B] for inputs [B, k]."""
         t = self.platt_a * self.decision(x) + self.platt_b

@@ -38,7 +38,7 @@ def default_workers() -> int:
 
 
 def score_slab(items: Sequence[Item], bundle: Bundle, stability: Stability | bool, thresholds: Thresholds,
-               all_signals: bool = False, pages: Optional[bool] = None) -> list[list[Record]]:
+               all_signals: bool = False, pages: Optional[bool] = None, prior: float = 0.5) -> list[list[Record]]:
     """The records of each input of a slab, in order: read each file (a character scan gives
     one, a form page one per written box, see forensics.pages), score every frame in one call;
     a file that cannot be used is an error record in its place, and a model failure costs this
@@ -53,7 +53,7 @@ def score_slab(items: Sequence[Item], bundle: Bundle, stability: Stability | boo
     if good:
         try:
             scored = iter(score_images(np.stack([c.frame for c in good]), bundle, stability, thresholds,
-                                       files=[c.file for c in good], all_signals=all_signals))
+                                       files=[c.file for c in good], all_signals=all_signals, prior=prior))
         except Exception as exc:
             scored = iter([error_record(c.file, f"internal error while scoring ({type(exc).__name__}: {exc})")
                            for c in good])
@@ -82,7 +82,7 @@ def slabs(items: Sequence[Item], size: int) -> Iterator[Sequence[Item]]:
 def score_items(items: Sequence[Item], bundle: Bundle, batch_size: int = 256,
                 stability: Stability | bool = Stability.near, thresholds: Thresholds = Thresholds(),
                 workers: int = 1, progress: Optional[Progress] = None, all_signals: bool = False,
-                pages: Optional[bool] = None) -> Iterator[Record]:
+                pages: Optional[bool] = None, prior: float = 0.5) -> Iterator[Record]:
     """The records of each item (one per character scan, one per written box of a page), in
     order, scored ``batch_size`` inputs at a time in ``workers`` processes (inline when one is
     asked for, when the inputs fill at most one slab, or on a GPU). Form pages are heavy inputs:
@@ -94,7 +94,7 @@ def score_items(items: Sequence[Item], bundle: Bundle, batch_size: int = 256,
     if pages is not False and any(_looks_like_page(item) for item in items[:batch_size]):
         batch_size = min(batch_size, PAGE_SLAB)
     inline = workers == 1 or len(items) <= batch_size or bundle.models.device.type != "cpu"
-    how = (Stability.of(stability), thresholds, all_signals, pages)
+    how = (Stability.of(stability), thresholds, all_signals, pages, prior)
     results = _inline(items, bundle, batch_size, how) if inline else _pooled(items, bundle, batch_size, how, workers)
     for slab in results:
         for records in slab:
@@ -117,16 +117,16 @@ def _looks_like_page(item: Item) -> bool:
 def score_paths(args: list[str], bundle: Bundle, batch_size: int = 256,
                 stability: Stability | bool = Stability.near, thresholds: Thresholds = Thresholds(),
                 workers: int = 1, progress: Optional[Progress] = None, all_signals: bool = False,
-                pages: Optional[bool] = None) -> Iterator[Record]:
+                pages: Optional[bool] = None, prior: float = 0.5) -> Iterator[Record]:
     """The records of the inputs named by ``args`` (files, folders, globs), in input order.
 
     Streams: at most a few slabs of ``batch_size`` files are in memory at once, however many
     files there are. A file that cannot be read or has no ink becomes an error record in its place."""
     yield from score_items(expand_inputs(args), bundle, batch_size, stability, thresholds, workers, progress,
-                           all_signals, pages)
+                           all_signals, pages, prior)
 
 
-How = tuple[Stability, Thresholds, bool, Optional[bool]]  # score_slab's options after the bundle, as one picklable value
+How = tuple[Stability, Thresholds, bool, Optional[bool], float]  # score_slab's options after the bundle, as one picklable value
 
 
 def _inline(items, bundle, batch_size, how: How) -> Iterable[list[list[Record]]]:

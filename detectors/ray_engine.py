@@ -34,7 +34,8 @@ class SlabScorer:
     """A Ray Data callable class: one bundle per actor, one slab per batch."""
 
     def __init__(self, bundle_path: Optional[str], bundle_id: Optional[str], stability: str,
-                 thresholds: tuple[float, float], all_signals: bool = False, pages: Optional[bool] = None):
+                 thresholds: tuple[float, float], all_signals: bool = False, pages: Optional[bool] = None,
+                 prior: float = 0.5):
         from forensics.threads import worker_init
 
         from .bundle import load_bundle
@@ -49,6 +50,7 @@ class SlabScorer:
         self.thresholds = Thresholds(*thresholds)
         self.all_signals = all_signals
         self.pages = pages
+        self.prior = prior
 
     def __call__(self, batch: dict) -> dict:
         import numpy as np
@@ -56,7 +58,8 @@ class SlabScorer:
         from .engine import score_slab
 
         items = [InputError(p, e) if e else _path(p) for p, e in zip(batch["path"], batch["error"])]
-        per_item = score_slab(items, self.bundle, self.stability, self.thresholds, self.all_signals, self.pages)
+        per_item = score_slab(items, self.bundle, self.stability, self.thresholds, self.all_signals, self.pages,
+                              self.prior)
         # One row per input: a form page's records travel together, as one JSON list.
         return {"index": np.asarray(batch["index"]), "records": np.array([json.dumps(r) for r in per_item], dtype=object)}
 
@@ -86,7 +89,7 @@ def connect(workers: Optional[int]) -> int:
 def score_items(items: Sequence[Item], bundle: Bundle, batch_size: int = 256,
                 stability: Stability | bool = Stability.near, thresholds: Thresholds = Thresholds(),
                 workers: Optional[int] = None, progress: Optional[Progress] = None,
-                all_signals: bool = False, pages: Optional[bool] = None) -> Iterator[Record]:
+                all_signals: bool = False, pages: Optional[bool] = None, prior: float = 0.5) -> Iterator[Record]:
     """The records of detectors.engine.score_items, computed on Ray (same order, same values)."""
     try:
         import ray
@@ -105,7 +108,7 @@ def score_items(items: Sequence[Item], bundle: Bundle, batch_size: int = 256,
         SlabScorer, batch_size=batch_size, concurrency=workers, num_cpus=1, batch_format="numpy",
         fn_constructor_kwargs={"bundle_path": None if shipped else str(bundle.path),
                                "bundle_id": describe_bundle(bundle)["id"],
-                               "stability": Stability.of(stability).value, "all_signals": all_signals, "pages": pages,
+                               "stability": Stability.of(stability).value, "all_signals": all_signals, "pages": pages, "prior": prior,
                                "thresholds": (thresholds.t_machine, thresholds.t_human)})
     expected = 0
     for batch in ds.iter_batches(batch_size=batch_size, batch_format="numpy"):

@@ -15,7 +15,7 @@ import numpy as np
 from forensics.record import LOCATION_KEYS, RECORD_KEYS, Record, Stability  # noqa: F401  (RECORD_KEYS: re-exported)
 from forensics.threads import one_thread
 
-from . import printscan, signals
+from . import evidence, printscan, signals
 from .bundle import Bundle
 from .reader import read_digits
 from .signals import ALL_SIGNALS, as_batch
@@ -72,11 +72,13 @@ def to_check(p: np.ndarray, bundle: Bundle, stability: Stability, thresholds: Th
 
 def score_images(images, bundle: Bundle, stability: Stability | bool = Stability.near,
                  thresholds: Thresholds = Thresholds(), files: list[str | None] | None = None,
-                 all_signals: bool = False) -> list[Record]:
+                 all_signals: bool = False, prior: float = evidence.DEFAULT_PRIOR) -> list[Record]:
     """Records for preprocessed uint8 images [B, 1, 28, 28] (or [B, 28, 28]).
 
     The signals are the combiner's, or every signal (the PixelCNN's too, with its heatmap)
-    with ``all_signals``; p_machine is the same either way."""
+    with ``all_signals``; p_machine is the same either way. p_machine is the posterior at
+    ``prior`` (the expected share of forgeries) from the model's likelihood ratio, which the
+    record also carries (detectors.evidence); verdicts and the re-scan check use p_machine."""
     stability = Stability.of(stability)
     x = as_batch(images).numpy()[:, 0]
     b = len(x)
@@ -86,7 +88,9 @@ def score_images(images, bundle: Bundle, stability: Stability | bool = Stability
     names = record_signals(bundle, all_signals)
     sig = _model_signals(x, bundle, names)
     matrix = comb.matrix(sig)
-    p = comb.predict_proba(matrix)
+    log_lr = comb.log_lr(matrix)
+    p = evidence.posterior(log_lr, prior)
+    log10_lr = evidence.log10_lr(log_lr)
     verdicts = thresholds.verdict(p)
     check = to_check(p, bundle, stability, thresholds)
     p_min, p_max = p.copy(), p.copy()
@@ -96,8 +100,8 @@ def score_images(images, bundle: Bundle, stability: Stability | bool = Stability
         # Every checked image's re-scans go through the models in one batch.
         rescanned = np.stack([np.stack(printscan.rescans(x[i])) for i in idx])  # [k, R, 28, 28]
         r = rescanned.shape[1]
-        p_re = comb.predict_proba(comb.matrix(_model_signals(rescanned.reshape(-1, *x.shape[1:]), bundle,
-                                                             comb.signals))).reshape(-1, r)
+        p_re = evidence.posterior(comb.log_lr(comb.matrix(_model_signals(rescanned.reshape(-1, *x.shape[1:]), bundle,
+                                                                         comb.signals))), prior).reshape(-1, r)
         flips = (thresholds.verdict(p_re) != verdicts[idx, None]).any(axis=1)
         p_min[idx] = np.minimum(p[idx], p_re.min(axis=1))
         p_max[idx] = np.maximum(p[idx], p_re.max(axis=1))
@@ -128,6 +132,10 @@ def score_images(images, bundle: Bundle, stability: Stability | bool = Stability
             "top_signals": _top_signals(comb.signals, contrib[i], str(verdicts[i]), float(p[i])),
             "heatmap": None if heatmap is None else np.round(heatmap[i], HEATMAP_DECIMALS).tolist(),
             "preprocessed": x[i].tolist(),
+            "prior": float(prior),
+            "likelihood_ratio": float(10.0 ** log10_lr[i]),
+            "log10_lr": float(log10_lr[i]),
+            "lr_verbal": evidence.verbal(float(log10_lr[i])),
             **dict.fromkeys(LOCATION_KEYS),
         })
     return records

@@ -8,7 +8,7 @@ A record is a plain dict (JSON-ready), typed as ``Record``:
     error           the reason, or None
     verdict         "machine" if p_machine >= t_machine, "human" if <= t_human, else
                     "uncertain"; also "uncertain" when any re-scan would change the verdict
-    p_machine       calibrated probability (50/50 prior) that a machine made the character
+    p_machine       calibrated probability that a machine made the character, at ``prior``
     p_machine_min, p_machine_max   over the image and its re-scans (= p_machine without stability)
     stable          True if every re-scan gives the same verdict; None when not checked
     rescanned       True if the re-scans were scored; False if skipped because none could
@@ -20,6 +20,12 @@ A record is a plain dict (JSON-ready), typed as ``Record``:
     heatmap         28x28 per-pixel NLL in nats (the strokes the PixelCNN found unlikely),
                     when the PixelCNN signals were computed; else None
     preprocessed    28x28 uint8 frame the models saw
+    prior           the share of forgeries assumed (``--prior``, default 0.5): p_machine is the
+                    posterior at this prior, and verdicts use it
+    likelihood_ratio   P(this evidence | machine) / P(this evidence | human), from the model
+                    calibrated at 50/50 (detectors.evidence); log10_lr its log10 (capped at
+                    +-300); lr_verbal the ENFSI verbal equivalent, e.g. "moderate support for
+                    a machine"
     page            for a character found on a form page (forensics.pages): the page, as the
                     file or FILE#page=N for a multi-page file; None for a character scan
     box             [left, top, right, bottom] of its printed box in the page's pixels
@@ -79,6 +85,10 @@ class Record(TypedDict):
     top_signals: Optional[list[str]]
     heatmap: Optional[list[list[float]]]
     preprocessed: Optional[list[list[int]]]
+    prior: Optional[float]
+    likelihood_ratio: Optional[float]
+    log10_lr: Optional[float]
+    lr_verbal: Optional[str]
     page: Optional[str]
     box: Optional[list[int]]
     field: Optional[int]

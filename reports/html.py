@@ -226,6 +226,9 @@ def _signals_html(record: dict) -> str:
 def _p_html(record: dict) -> str:
     p, lo, hi = record.get("p_machine"), record.get("p_machine_min"), record.get("p_machine_max")
     out = [f'<div class="p">{_p_text(p)}</div>']
+    if isinstance(record.get("log10_lr"), (int, float)):
+        out.append(f'<div class="small lr" title="likelihood ratio, machine over human (ENFSI verbal scale)">'
+                   f'LR 10^{record["log10_lr"]:.1f}: {esc(record.get("lr_verbal") or "")}</div>')
     if all(isinstance(v, (int, float)) and math.isfinite(v) for v in (p, lo, hi)):
         lo_c, hi_c, p_c = (min(max(float(v), 0.0), 1.0) * 100 for v in (lo, hi, p))
         out.append(f'<div class="range" title="p_machine over the image and its simulated re-scans">'
@@ -536,6 +539,11 @@ def _meta_html(meta: dict) -> str:
                                    f"human if &le; {esc(_num(th.get('t_human'), '{:.2f}'))}, uncertain between"
                                    + ("; a verdict that flips under simulated re-scans is uncertain"
                                       if meta.get("stability") not in (None, False, "off") else "")))
+    prior = meta.get("prior")
+    if prior is not None:
+        rows.append(("Prior", esc(f"{prior:g} of characters assumed forged: p_machine is the posterior at this prior "
+                                  f"from each character's likelihood ratio"
+                                  + (" (the calibration's own 50/50 mix)" if prior == 0.5 else ""))))
     grouping = meta.get("grouping") or {}
     if grouping:
         rows.append(("Documents", esc(grouping.get("description") or grouping.get("mode"))))

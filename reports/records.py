@@ -230,13 +230,14 @@ def suspicion_key(record: dict, index: int) -> tuple:
 
 def report_meta(bundle: Optional[dict] = None, thresholds: Optional[dict] = None, command: Optional[str] = None,
                 grouping: Optional[Grouping] = None, stability: Optional[str | bool] = None,
-                signals: Sequence[str] = (), **extra: Any) -> dict:
+                signals: Sequence[str] = (), prior: Optional[float] = None, **extra: Any) -> dict:
     """How a report was made: shown at the top of the HTML, stored in the JSON.
 
     ``bundle`` describes the model bundle (``detectors.bundle.describe_bundle``: path, version,
     the metrics ``scope_text`` reads), ``thresholds`` is ``{"t_machine", "t_human"}``,
-    ``signals`` the signal names the records carry (the CSV's columns), ``command`` the
-    command line (default: this process's, shell-quoted).
+    ``signals`` the signal names the records carry (the CSV's columns), ``prior`` the share of
+    forgeries p_machine assumes (``--prior``), ``command`` the command line (default: this
+    process's, shell-quoted).
     """
     from forensics import __version__
 
@@ -250,6 +251,7 @@ def report_meta(bundle: Optional[dict] = None, thresholds: Optional[dict] = None
         "grouping": {"mode": grouping.mode, "pattern": grouping.pattern, "description": grouping.describe()},
         "stability": {True: "near", False: "off"}.get(stability, stability),  # older records said True / False
         "signals": list(signals),
+        "prior": None if prior is None else float(prior),
     }
     meta.update(extra)
     return meta

@@ -25,6 +25,9 @@ CSV columns (``csv_columns(signals)``; one row per input, in input order, failed
   box_left, box_top, box_right, box_bottom   its printed box, in the page's pixels
                   (right and bottom exclusive)
   boxes_on_page, empty_on_page   boxes found on its page, and the empty ones (not scored)
+  prior           the share of forgeries p_machine assumes (--prior)
+  likelihood_ratio, log10_lr, lr_verbal   the evidence as a likelihood ratio, machine over
+                  human, its log10 and its ENFSI verbal equivalent (detectors.evidence)
   <signal>        the raw value of each signal, in the order given
   <signal>_human_percentile   share (0..100) of human calibration images below that value
 
@@ -51,7 +54,7 @@ from forensics.errors import InputError
 RECORD_START = ("file", "document", "status", "error", "verdict", "p_machine", "p_machine_min", "p_machine_max",
                 "stable", "rescanned", "digit", "top_signals",
                 "page", "field", "index", "box_left", "box_top", "box_right", "box_bottom", "boxes_on_page",
-                "empty_on_page")
+                "empty_on_page", "prior", "likelihood_ratio", "log10_lr", "lr_verbal")
 DOCUMENT_COLUMNS: tuple[str, ...] = (
     "document", "verdict", "characters", "machine", "uncertain", "human", "failed", "p_machine_max",
     "most_suspicious_file",
@@ -144,8 +147,9 @@ def flat_row(record: dict, signals: Sequence[str], document: Optional[str] = Non
         row[key] = csv_number(record.get(key))
     for key, value in zip(("box_left", "box_top", "box_right", "box_bottom"), box):
         row[key] = csv_number(value)
-    for key in ("boxes_on_page", "empty_on_page"):
+    for key in ("boxes_on_page", "empty_on_page", "prior", "likelihood_ratio", "log10_lr"):
         row[key] = csv_number(record.get(key))
+    row["lr_verbal"] = csv_text(record.get("lr_verbal"))
     values = record.get("signals") or {}
     for name in signals:
         s = values.get(name) or {}

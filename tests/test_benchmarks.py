@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = ("generator_quality", "nll", "training", "robustness", "new_forgers", "human_variety", "forms", "speed",
+MODULES = ("generator_quality", "nll", "training", "robustness", "new_forgers", "human_variety", "lr_calibration", "forms", "speed",
            "throughput", "load", "report_speed")
 
 
@@ -87,6 +87,8 @@ def test_quick_benchmarks_run_and_write_finite_results(tmp_path):
     assert all(e["marginal_scans_per_second"] > 0 and e["peak_rss_mb"] > 0 for e in throughput["end_to_end"])
     variety = json.loads((tmp_path / "human_variety.json").read_text())
     assert len(variety["sets"]) == 9 and all(0 <= r["called_machine"] <= 1 for r in variety["sets"].values())
+    lr = json.loads((tmp_path / "lr_calibration.json").read_text())
+    assert 0 <= lr["cllr_min_bits"] <= lr["cllr_bits"] + 1e-9 and sum(b["n"] for b in lr["reliability"]) > 0
     forms = json.loads((tmp_path / "forms.json").read_text())
     assert forms["records"] > 0 and 0 <= forms["found_share"] <= 1 and forms["filled_boxes"] > 0
     load = json.loads((tmp_path / "load.json").read_text())

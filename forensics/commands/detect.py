@@ -13,7 +13,7 @@ from forensics.record import character_name
 from forensics.errors import (EXIT_INTERRUPTED, EXIT_MISSING, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, CheckpointError,
                               DataMissingError, ForensicsError)
 
-from .options import (AllSignals, BatchSize, DataDir, Device, Engine, EngineOption, Format, Models, NoStability, Pages, Quiet,
+from .options import (AllSignals, BatchSize, DataDir, Device, Engine, EngineOption, Format, Models, NoStability, Pages, Prior, Quiet,
                       Scans, SignalSet, Stability, StabilityOption, Threads, THuman, TMachine, Workers, check_device, command_line,
                       err, fail, load_bundle, progress_bar, scorer, set_threads, stability_mode, thresholds)
 
@@ -67,6 +67,7 @@ def score(
     engine: EngineOption = Engine.local,
     quiet: Quiet = False,
     pages: Pages = None,
+    prior: Prior = 0.5,
     html: Annotated[Optional[Path], typer.Option(
         "--html", help="Also write the HTML report (as `forensics report`) from the same single scoring pass.")] = None,
 ) -> None:
@@ -96,7 +97,7 @@ def score(
     names = record_signals(bundle, all_signals)
     grouping = Grouping.parse("auto")
     meta = report_meta(bundle=describe_bundle(bundle), thresholds=limits.to_dict(), grouping=grouping,
-                       stability=stability.value, command=command_line(), signals=names)
+                       stability=stability.value, command=command_line(), signals=names, prior=prior)
 
     counts = {"human": 0, "machine": 0, "uncertain": 0, "error": 0}
     page_boxes: dict[str, tuple[int, int]] = {}  # page -> (boxes found, empty ones skipped)
@@ -122,7 +123,8 @@ def score(
         # One scoring pass feeds the table, the records file and (with --html) the report.
         with progress_bar(len(items), quiet or (fmt != "table" and output is None)) as advance:  # stdout: records
             records = scorer(engine, workers)(items, bundle, batch_size=batch_size, stability=stability,
-                                              thresholds=limits, progress=advance, pages=pages)
+                                              thresholds=limits, progress=advance, pages=pages,
+                                              prior=prior)
             stream = tap(records, writer)
             if html is None:
                 for _ in stream:

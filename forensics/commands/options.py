@@ -104,6 +104,16 @@ Threads = Annotated[int, typer.Option(
 Seed = Annotated[int, typer.Option(help="Seed: the same seed gives the same result.")]
 DataDir = Annotated[Optional[Path], typer.Option(
     help="Data root (default: $FORENSICS_DATA, else a user cache folder).")]
+def _open_unit_interval(value: float) -> float:
+    if not 0.0 < value < 1.0:
+        raise typer.BadParameter(f"{value} is not strictly between 0 and 1")
+    return value
+
+
+Prior = Annotated[float, typer.Option(
+    callback=_open_unit_interval,
+    help="The share of forgeries you expect among the characters: p_machine (and so verdicts and rankings) "
+         "is the posterior at this prior from each record's likelihood ratio. 0.5 is the calibration's own mix.")]
 Pages = Annotated[Optional[bool], typer.Option(
     "--pages/--no-pages", show_default="decided per file",
     help="Treat every input as a form page (find its printed character boxes, score each written one), or "

@@ -11,7 +11,7 @@ from rich.markup import escape
 
 from forensics.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, ForensicsError, InputError
 
-from .options import (AllSignals, BatchSize, Device, Engine, EngineOption, GroupBy, Models, NoStability, Pages, Quiet, Stability,
+from .options import (AllSignals, BatchSize, Device, Engine, EngineOption, GroupBy, Models, NoStability, Pages, Prior, Quiet, Stability,
                       StabilityOption, Threads, THuman, TMachine, Workers, command_line, err, fail, load_bundle,
                       progress_bar, scorer, set_threads, stability_mode, thresholds)
 
@@ -40,6 +40,7 @@ def report(
     engine: EngineOption = Engine.local,
     quiet: Quiet = False,
     pages: Pages = None,
+    prior: Prior = 0.5,
 ) -> None:
     """Score scans and write a report a reviewer can open in any browser: verdicts, the images, the evidence.
 
@@ -73,6 +74,7 @@ def report(
         meta = report_meta(bundle=recorded.get("bundle"), thresholds=recorded.get("thresholds"), grouping=grouping,
                            stability=recorded.get("stability"), command=command_line(),
                            signals=recorded.get("signals") or (), records_from=str(from_records),
+                           prior=recorded.get("prior", next((r.get("prior") for r in records if r.get("prior")), None)),
                            scored_by=recorded.get("command"))
     else:
         from detectors.bundle import describe_bundle
@@ -85,14 +87,15 @@ def report(
         bundle = load_bundle(models, device)
         names = record_signals(bundle, all_signals)
         meta = report_meta(bundle=describe_bundle(bundle), thresholds=limits.to_dict(), grouping=grouping,
-                           stability=stability.value, command=command_line(), signals=names)
+                           stability=stability.value, command=command_line(), signals=names, prior=prior)
         items = expand_inputs(scans)
     try:
         # Rendering records read back scores nothing, so there is no progress to show.
         with progress_bar(0 if from_records is not None else len(items), quiet) as advance:
             if from_records is None:
                 records = scorer(engine, workers)(items, bundle, batch_size=batch_size, stability=stability,
-                                                  thresholds=limits, progress=advance, pages=pages)
+                                                  thresholds=limits, progress=advance, pages=pages,
+                                              prior=prior)
             summary = write_reports(records, meta, html=out, csv=csv_path, json=json_path, console=err, top=top,
                                     grouping=grouping)
     except KeyboardInterrupt:
