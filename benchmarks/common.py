@@ -107,6 +107,18 @@ class Timer:
         setattr(self.module, self.name, self.original)
 
 
+def save_figure(fig, path: Path) -> None:
+    """A matplotlib figure as a PNG, atomically (a temporary file renamed into place), then closed."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=90)
+    plt.close(fig)
+    tmp.replace(path)
+
+
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 

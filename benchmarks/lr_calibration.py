@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import log, machine_info, main, write_result
+from benchmarks.common import save_figure, log, machine_info, main, write_result
 
 NAME = "lr_calibration"
 FULL_N, QUICK_N = 1000, 60
@@ -128,12 +128,7 @@ def _plot(result: dict, lh: np.ndarray, lm: np.ndarray, path: Path) -> None:
     b.set_xlabel("log10 LR, machine over human")
     b.set_title(f"Cllr {result['cllr_bits']:.3f} bits, Cllr_min {result['cllr_min_bits']:.3f}")
     b.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path)
 
 
 def markdown(result: dict) -> str:

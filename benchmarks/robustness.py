@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
-from benchmarks.common import main, display_path, fmt, log, machine_info, set_threads, write_result
+from benchmarks.common import save_figure, main, display_path, fmt, log, machine_info, set_threads, write_result
 
 NAME = "robustness"
 # 2N images x 20 conditions at ~13 scans/s (one thread, the v0 bundle) is ~14 min for N = 240.
@@ -280,12 +280,7 @@ def plot(result: dict, path: Path) -> None:
     axes.flat[0].legend(fontsize=8, loc="lower left")
     fig.suptitle(f"Detector robustness: {result['n_human']} human vs {result['n_machine']} machine scans"
                  f"{' (quick)' if result['quick'] else ''}; red dotted line: untransformed scan")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path)
 
 
 def _nan(v):
