@@ -3,13 +3,14 @@
 A form's amounts are written into rows of printed boxes (comb fields, box grids). On a grey
 page (mode "L" as numpy, dark ink on light paper):
 
-1. ink is what is darker than the paper by 40% of the paper-to-darkest contrast;
+1. ink is what is darker than the paper by a quarter of the paper-to-darkest contrast;
 2. the skew (up to SKEW_RANGE degrees) is the angle that makes the rows' ink profile sharpest,
    measured on vertical strips whose row profiles are shifted against each other (a shear, much
-   cheaper than rotating the page per trial angle); the page is then rotated straight;
+   cheaper than rotating the page per trial angle); the search copy (half size on wide pages)
+   is then turned straight;
 3. horizontal rules are runs of ink at least ``line_length`` long (allowing 10% gaps, for JPEG);
-4. each rule is paired with the nearest rule below it that overlaps it: the band between them
-   is a row of boxes if columns of ink span the band from rule to rule (the box walls);
+4. each rule is paired with the nearest rule below it that overlaps it and closes a row: the
+   band between them is a row of boxes if columns of ink span the band from rule to rule (the box walls);
    a wall that splits a box in two narrow halves (a "1" written from rule to rule) is merged,
    and a band that lies inside another (a pen stroke's own rows and sides) is dropped;
 5. a box is filled when its interior, inset from the printed lines, holds a connected
@@ -78,8 +79,8 @@ class _Rule:
 def find_boxes(grey: np.ndarray, line_length: int | None = None) -> Layout:
     """Every printed character box on a page (see the module docstring); [] when none.
 
-    The boxes are found on a copy shrunk by DETECT_WIDTH (each pixel the darkest of its block,
-    so a 1-px rule stays solid), and each filled box's crop is cut straight from the page at
+    A page much wider than DETECT_WIDTH is searched at half size (each pixel the darkest of its
+    2x2 block, so a 1-px rule stays solid), and each filled box is cut straight from the page at
     full resolution with one affine transform: the page itself is never turned."""
     grey = np.asarray(grey, dtype=np.uint8)
     levels = paper_and_threshold(grey)
@@ -122,12 +123,12 @@ def _min_pool(grey: np.ndarray, f: int) -> np.ndarray:
     return out
 
 
-def _cut(page: Image.Image, inner: tuple[int, int, int, int], degrees: float, shape: tuple[int, int],
+def _cut(page: Image.Image, rect: tuple[int, int, int, int], degrees: float, shape: tuple[int, int],
          paper: int) -> np.ndarray:
-    """The straightened page's pixels in ``inner``, sampled from the page as it was scanned."""
-    left, top, right, bottom = inner
+    """The straightened page's pixels in ``rect``, sampled from the page as it was scanned."""
+    left, top, right, bottom = rect
     if not degrees:
-        return np.asarray(page.crop(inner))
+        return np.asarray(page.crop(rect))
     cy, cx = shape[0] / 2, shape[1] / 2
     a = math.radians(degrees)
     cos, sin = math.cos(a), math.sin(a)
