@@ -161,3 +161,13 @@ def test_report_shows_each_page_with_its_boxes_outlined(page, tmp_path, tiny_bun
     rows = list(csv.DictReader(table.open(encoding="utf-8", newline="")))
     assert [(int(r["field"]), int(r["index"])) for r in rows] == [(rec["field"], rec["index"]) for rec in records]
     assert [int(rows[0][k]) for k in ("box_left", "box_top", "box_right", "box_bottom")] == records[0]["box"]
+
+
+def test_preprocess_writes_one_frame_per_written_box(page, tmp_path, cli_here):
+    image, truth = page
+    image.save(tmp_path / "form.png")
+    result = cli_here("preprocess", tmp_path / "form.png", "--out", tmp_path / "frames")
+    assert result.exit_code == 0, result.output
+    written = sorted(p.name for p in (tmp_path / "frames").iterdir())
+    filled = [b for b in truth["boxes"] if b["filled"]]
+    assert written == sorted(f"form_f{b['field']}_b{b['index']}.png" for b in filled)

@@ -23,11 +23,13 @@ MAX_ROWS_WITH_OUTPUT = 200  # with --output the file has every record; the termi
 def preprocess(
     scans: Scans,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the 28x28 PNGs the models will see.")],
+    pages: Pages = None,
 ) -> None:
-    """Bring scans to the MNIST frame (28x28, ink bright, centred) and write them as PNGs."""
-    from forensics.preprocess import preprocess_to_folder
+    """Bring scans to the MNIST frame (28x28, ink bright, centred) and write them as PNGs (a form
+    page: one PNG per written box, named <stem>[_pN]_fFIELD_bBOX.png)."""
+    from forensics.frames import preprocess_to_folder
 
-    ok, failed = preprocess_to_folder(scans, out, console=err)
+    ok, failed = preprocess_to_folder(scans, out, console=err, pages=pages)
     if ok + failed == 0:
         raise fail("no input files found")
     raise typer.Exit(EXIT_SOME_FAILED if failed else EXIT_OK)
