@@ -97,13 +97,13 @@ def run_samplers(run_dir: str | os.PathLike) -> dict:
 
 def run(quick: bool, out_dir: Path, seed: int = 0, bundle: str | None = None,
         featurenet_path: str | os.PathLike = fnet.DEFAULT, data_dir: str | None = None,
-        run_dir: str | None = None) -> dict:
+        run_dir: str | None = None, n: int | None = None, run_only: bool = False) -> dict:
     """Compute the table, write OUT_DIR/generator_quality.json atomically, return it."""
     from detectors.calibrate import sample_generator
     from forensics.data import load_dataset
 
     t0 = time.perf_counter()
-    n = QUICK_N if quick else FULL_N
+    n = n or (QUICK_N if quick else FULL_N)
     net = fnet.load_reader(featurenet_path)
     models, weights = load_generators(bundle)
 
@@ -121,7 +121,7 @@ def run(quick: bool, out_dir: Path, seed: int = 0, bundle: str | None = None,
              "inception_score_train": train_metrics["inception_score"]}
 
     generators = {}
-    for name in GENERATORS:
+    for name in () if run_only else GENERATORS:
         t = time.perf_counter()
         # One generator per model, so each model's samples do not depend on the others' order.
         images = sample_generator(models, name, n, torch.Generator().manual_seed(seed), SAMPLE_BATCH)
@@ -210,4 +210,7 @@ if __name__ == "__main__":
     main(run, markdown, __doc__, options=(
         (("--bundle",), {"help": "detector bundle with the generators (default: the shipped one)"}),
         (("--run",), {"dest": "run_dir", "help": "also measure every model of this training run folder "
-                                                 "(RUN/<model>/model.pt: VAE, diffusion, retrained PixelCNN, ...)"}),))
+                                                 "(RUN/<model>/model.pt: VAE, diffusion, retrained PixelCNN, ...)"}),
+        (("--n",), {"type": int, "help": f"images per set (default {FULL_N:,}; FIDs compare only at the same N)"}),
+        (("--run-only",), {"action": "store_true", "default": None,
+                           "help": "measure only the --run models, not the bundle's"}),))
