@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from .checkpoint import atomic_write_bytes
 from .errors import InputError
 from .inputs import expand_inputs
+from .pagefile import page_number
 from .pages import characters_of
 
 PROGRESS_MIN_FILES = 20  # show a progress bar from this many files on
@@ -77,8 +78,8 @@ def _write_characters(path: Path, out_dir: Path, name: str, inputs: set[str],
         where = char.location
         target = out_dir / name
         if where.get("field") is not None:
-            number = str(where["page"])[len(str(path)):]
-            page = f"_p{number[6:]}" if number.startswith("#page=") else ""
+            number = page_number(str(where["page"]), str(path))
+            page = f"_p{number}" if number is not None else ""
             target = out_dir / f"{Path(name).stem}{page}_f{where['field']}_b{where['index']}.png"
         if isinstance(char.frame, InputError):
             out.append(char.frame)

@@ -60,12 +60,15 @@ def load_page(path: str | os.PathLike, number: int, max_pixels: int = DEFAULT_MA
         return _render(pdf, path, number - 1, max_pixels)
 
 
+def page_number(record_page: str, file: str) -> int | None:
+    """N from a record's ``page`` FILE#page=N; None for a single-page file (``page`` = FILE)."""
+    suffix = record_page[len(file):] if record_page.startswith(file) else ""
+    return int(suffix[6:]) if suffix.startswith("#page=") and suffix[6:].isdigit() else None
+
+
 def page_of(record_page: str, file: str) -> tuple[str, int]:
     """(file, page number) from a record's ``page`` (FILE or FILE#page=N) and ``file``."""
-    suffix = record_page[len(file):] if record_page.startswith(file) else ""
-    if suffix.startswith("#page=") and suffix[6:].isdigit():
-        return file, int(suffix[6:])
-    return file, 1
+    return file, page_number(record_page, file) or 1
 
 
 class _pdf:

@@ -44,6 +44,7 @@ import numpy as np
 from PIL import Image
 
 from forensics.checkpoint import atomic_open
+from forensics.pagefile import page_number
 from forensics.record import character_name
 
 from .page_view import PageCache, PageEntry, box_crop, page_svg
@@ -265,8 +266,8 @@ def render_row(record: dict, document: Optional[str], index: int, rank: int = 0,
     folder, name = os.path.split(clean_text(file))
     if record.get("page") and record.get("field") is not None:
         name += f" · field {record['field']} box {record['index']}"
-        page_no = str(record["page"])[len(clean_text(file)):]
-        name += f" · page {page_no[6:]}" if page_no.startswith("#page=") else ""
+        page_no = page_number(str(record["page"]), str(file))
+        name += f" · page {page_no}" if page_no is not None else ""
     where = f'<div class="doc"><bdi>{esc(folder)}</bdi></div>' if folder else ""
     doc_html = (f'<div class="doc">document <bdi>{esc(document)}</bdi></div>'
                 if document is not None and document != (folder or ".") else "")
