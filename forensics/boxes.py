@@ -32,12 +32,12 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from .printed_lines import paper_and_threshold, trim_lines
+
 SKEW_RANGE = 3.0  # degrees searched either way (forms arrive within about 2)
 SKEW_STEP, SKEW_FINE = 0.2, 0.02  # coarse grid, then a fine one around its best
 STRAIGHT_ENOUGH = 0.05  # degrees: below this the page is not rotated at all
 STRIP = 32  # px: width of the vertical strips whose row profiles are sheared
-INK_LEVEL = 0.25  # ink threshold as a share of the way from paper to the darkest ink
-MIN_CONTRAST = 60  # grey levels between paper and darkest ink, or there is no form on the page
 RUN_DENSITY = 0.9  # share of ink a run of line_length must have to count as a printed rule
 WALL_DENSITY = 0.9  # share of a column between two rules that must be ink to be a box wall
 MAX_LINE = 6  # px: thicker than this is a filled area, not a printed line
@@ -45,8 +45,6 @@ DETECT_WIDTH = 1100  # px: a page much wider than this is searched for boxes at 
 MIN_BOX = 10  # px: a band between rules lower than this is not a row of boxes
 BOX_ASPECT = (0.4, 2.5)  # box width over band height
 INSET = 2  # px inside the printed lines where the empty-box test starts (JPEG and blur leave a halo)
-LINE_SHARE = 0.8  # a row or column of a box that is this much ink is a printed line
-HALO = 2  # px of grey beside a printed line trimmed with it
 CUT_RESAMPLE = Image.Resampling.BICUBIC  # keeps the scan's noise a little better than bilinear
 SPECK = 0.004  # a filled box's largest stroke covers at least this share of its interior ...
 MIN_STROKE_PIXELS = 8  # ... and at least this many pixels
@@ -143,16 +141,6 @@ def _cut(page: Image.Image, rect: tuple[int, int, int, int], degrees: float, sha
 def default_line_length(shape: tuple[int, int]) -> int:
     """Shortest printed rule looked for: 1/60 of the page's width, at least 30 px (0.2 in at 150 dpi)."""
     return max(30, shape[1] // 60)
-
-
-def paper_and_threshold(grey: np.ndarray) -> tuple[int, float] | None:
-    """(paper grey level, level below which a pixel is ink); None for a page without contrast."""
-    counts = np.bincount(grey[::4, ::4].ravel(), minlength=256).cumsum()
-    paper = int(np.searchsorted(counts, counts[-1] / 2))
-    dark = int(np.searchsorted(counts, counts[-1] * 0.001))
-    if paper - dark < MIN_CONTRAST:
-        return None
-    return paper, paper - INK_LEVEL * (paper - dark)
 
 
 def skew_angle(ink: np.ndarray) -> float:
@@ -281,26 +269,6 @@ def _merge_split_boxes(walls: list[tuple[int, int]]) -> list[tuple[int, int]]:
             break
         walls = walls[: narrow[0]] + walls[narrow[0] + 1 :]
     return walls
-
-
-def trim_lines(crop: np.ndarray, threshold: float) -> np.ndarray:
-    """The box without its printed lines: cut from each edge inwards through the last row
-    (column) near that edge that is ink across LINE_SHARE of the box, and HALO pixels of blur
-    beyond it. Strokes that touch a line keep everything up to it. Cut, not painted over: a
-    flat painted border would read as noise-free paper and lower the preprocessing's ink
-    threshold, thickening every stroke."""
-    ink = crop < threshold
-    h, w = crop.shape
-    cuts = []
-    for share, n in ((ink.mean(axis=1), h), (ink.mean(axis=0), w)):
-        zone = max(3, n // 5)  # lines sit at the edges; a stroke's bar further in is not one
-        near = np.flatnonzero(share[:zone] >= LINE_SHARE)
-        far = np.flatnonzero(share[n - zone :] >= LINE_SHARE)
-        start = near[-1] + 1 + HALO if near.size else 0
-        stop = n - zone + far[0] - HALO if far.size else n
-        cuts.append((start, stop) if stop - start >= 4 else (0, n))
-    (top, bottom), (left, right) = cuts
-    return crop[top:bottom, left:right]
 
 
 def _is_filled(ink: np.ndarray, inner: tuple[int, int, int, int]) -> bool:

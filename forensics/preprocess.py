@@ -6,7 +6,9 @@ intensity-weighted centre of mass lands on pixel (14, 14) (measured on the MNIST
 set: mean 13.99 / 14.01, spread +-0.29, exactly what rounding a shift gives). A scan
 gets the same treatment after we find its paper, its ink polarity and its ink:
 
-1. paper level and noise come from the image border (median and MAD);
+0. printed box lines at the scan's edges (a character cropped from a form) are cut off;
+1. paper level and noise come from the image border (median and MAD; a plane fitted to the
+   border where the light falls off across it, as in a phone photo);
 2. ink is whatever departs from the paper by more than the noise floor, on the side
    (darker or brighter) where most of that departure is, so light-on-dark works too;
 3. ink strength is scaled so solid strokes reach 255, the paper becomes 0;
@@ -31,6 +33,7 @@ from PIL import Image
 from .errors import InputError
 from .imageload import load_scan, to_grey
 from .inputs import expand_inputs
+from .printed_lines import paper_and_threshold, trim_lines
 
 FRAME = 28  # MNIST image side
 BOX = 20  # MNIST fits the digit's bounding box into BOX x BOX
@@ -44,6 +47,9 @@ MIN_INK_PIXELS = 10  # the largest connected stroke must have at least this many
 SPECK_FRACTION = 0.05  # components smaller than this share of the largest are specks
 CC_MAX_SIDE = 1024  # label components on a grid at most this big (bounds the work)
 EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)  # diagonal neighbours belong to the same stroke
+SCAN_LINE_SHARE = 0.9  # a single scan's edge row that is this much ink is a printed box line
+MIN_TRIMMED_SHARE = 0.25  # keep the scan whole if cutting its "lines" would leave less than this
+UNEVEN_LIGHT_GAIN = 0.5  # a plane must halve the border's noise to count as uneven light
 
 
 # --------------------------------------------------------------------------- the algorithm
@@ -57,10 +63,19 @@ def preprocess_image(img: Image.Image, source: str = "<image>") -> np.ndarray:
     if img.mode != "L":
         img = to_grey(img)
     grey = np.asarray(img, dtype=np.float32)
-    ink = ink_strength(grey, source)
+    ink = ink_strength(without_box_lines(grey), source)
     top, bottom, left, right = _bounding_box(ink > 0)
     patch = _fit_in_box(ink[top:bottom, left:right])
     return _centre_by_mass(patch)
+
+
+def without_box_lines(grey: np.ndarray) -> np.ndarray:
+    """The scan cut inside any printed box lines at its edges (a character cropped from a form)."""
+    levels = paper_and_threshold(np.clip(np.round(grey), 0, 255).astype(np.uint8))
+    if levels is None:
+        return grey
+    trimmed = trim_lines(grey, levels[1], share=SCAN_LINE_SHARE)
+    return trimmed if trimmed.size >= MIN_TRIMMED_SHARE * grey.size else grey
 
 
 def ink_strength(grey: np.ndarray, source: str = "<image>") -> np.ndarray:
@@ -81,17 +96,37 @@ def ink_strength(grey: np.ndarray, source: str = "<image>") -> np.ndarray:
     return np.where(strokes, np.clip(departure / solid, 0.0, 1.0), 0.0).astype(np.float32)
 
 
-def _paper_level(grey: np.ndarray) -> tuple[float, float]:
-    """Median and robust standard deviation (MAD) of the border: a scan's margin is paper."""
+def _paper_level(grey: np.ndarray) -> tuple[float | np.ndarray, float]:
+    """The paper's grey level and its noise (robust standard deviation, from the MAD), read
+    from the border: a scan's margin is paper. Flat paper gives the border's median; paper
+    lit unevenly (a phone photo: light falling off across the sheet) gives a plane fitted to
+    the border, one level per pixel, where that plane explains most of the border's spread."""
     ring = max(1, min(grey.shape) // 32)
-    inner = grey[ring:-ring]
-    border = np.concatenate([grey[:ring], grey[-ring:], inner[:, :ring].T, inner[:, -ring:].T], axis=None)
+    on_border = np.ones(grey.shape, dtype=bool)
+    on_border[ring:-ring, ring:-ring] = False
+    border = grey[on_border]
     median = float(np.median(border))
-    noise = 1.4826 * float(np.median(np.abs(border - median)))
-    return median, noise
+    noise = _robust_sd(border - median)
+    if noise <= MIN_NOISE_FLOOR / NOISE_FLOOR_SIGMAS:
+        return median, noise  # already below the floor: a plane could not change the threshold
+    rows, cols = np.nonzero(on_border)
+    design = np.column_stack([np.ones(rows.size), rows / grey.shape[0], cols / grey.shape[1]])
+    coef, *_ = np.linalg.lstsq(design, border - median, rcond=None)
+    residual = border - median - design @ coef
+    keep = np.abs(residual) <= 3 * _robust_sd(residual)  # refit without stray ink on the border
+    coef, *_ = np.linalg.lstsq(design[keep], border[keep] - median, rcond=None)
+    plane_noise = _robust_sd(border - median - design @ coef)
+    if plane_noise > UNEVEN_LIGHT_GAIN * noise:
+        return median, noise
+    yy, xx = np.mgrid[0 : grey.shape[0], 0 : grey.shape[1]]
+    return median + coef[0] + coef[1] * yy / grey.shape[0] + coef[2] * xx / grey.shape[1], plane_noise
 
 
-def _ink_departure(grey: np.ndarray, paper: float, floor: float) -> np.ndarray:
+def _robust_sd(values: np.ndarray) -> float:
+    return 1.4826 * float(np.median(np.abs(values - np.median(values))))
+
+
+def _ink_departure(grey: np.ndarray, paper: float | np.ndarray, floor: float) -> np.ndarray:
     """How far each pixel departs from the paper towards the ink's side (negative: away)."""
     darker = paper - grey
     lighter = -darker

@@ -272,3 +272,38 @@ def test_one_bit_scan(tmp_path, reference):
     path = write(tmp_path / "fax.png", drawn_digit().convert("1", dither=Image.Dither.NONE), "PNG")
     assert Image.open(path).mode == "1"
     assert_sensible(preprocess_file(path), reference, limit=20.0)
+
+
+def _paper_scan(digit: np.ndarray, light_falloff: float = 0.0, box: int = 0) -> Image.Image:
+    """render_scan's scan, lit unevenly from left to right and/or inside a printed box."""
+    scan = np.asarray(render_scan(digit, 3, seed=1), dtype=np.float64)
+    scan = scan * (1 - light_falloff * np.linspace(0, 1, scan.shape[1]))[None, :]
+    if box:
+        pad = 12
+        page = np.full((scan.shape[0] + 2 * pad, scan.shape[1] + 2 * pad), np.median(scan))
+        page[pad:-pad, pad:-pad] = scan
+        page[:box], page[-box:], page[:, :box], page[:, -box:] = 60, 60, 60, 60  # the box's lines
+        scan = page
+    return Image.fromarray(np.clip(np.round(scan), 0, 255).astype(np.uint8))
+
+
+@needs_mnist
+@pytest.mark.parametrize("box", [1, 3])
+def test_printed_box_lines_at_the_edges_are_cut_off(box):
+    digit = MNIST_DIGITS[0]
+    assert mae(preprocess_image(_paper_scan(digit, box=box)), digit) < MAX_MAE_PER_IMAGE
+    assert mae(preprocess_image(_paper_scan(digit)), digit) < MAX_MAE_PER_IMAGE
+
+
+@needs_mnist
+def test_a_bar_inside_the_scan_is_not_taken_for_a_box_line():
+    digit = MNIST_DIGITS[0]  # a 7: its top bar is ink across much of a row, but not the scan's edge
+    plain = preprocess_image(_paper_scan(digit))
+    assert np.array_equal(plain, preprocess_image(render_scan(digit, 3, seed=1)))
+
+
+@needs_mnist
+def test_light_falling_off_across_a_phone_photo_still_finds_the_ink():
+    digit = MNIST_DIGITS[1]
+    frame = preprocess_image(_paper_scan(digit, light_falloff=0.35))
+    assert mae(frame, digit) < MAX_MAE_PER_IMAGE
