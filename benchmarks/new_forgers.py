@@ -119,18 +119,17 @@ def forger_samples(name: str, folder: Path, n: int, seed: int, rewrite: np.ndarr
 
 def _scan(source: str, frames: np.ndarray, key: list[int]) -> tuple[np.ndarray, np.ndarray, int]:
     """(preprocessed frames, their conditions, base images without ink) as calibration scans them."""
-    from detectors.calibrate import scan_chunk
+    from detectors.calibrate import CONDITIONS, scan_chunk
 
     out, cond, blank = [], [], 0
-    for clean, printed in scan_chunk((source, frames, key)):
-        if clean is None:  # no ink even as a clean scan: a blank sample, left out (and counted)
+    for views in scan_chunk((source, frames, key)):
+        if views[0] is None:  # no ink even as a clean scan: a blank sample, left out (and counted)
             blank += 1
             continue
-        out.append(clean)
-        cond.append("clean")
-        if printed is not None:
-            out.append(printed)
-            cond.append("printscan")
+        for name, view in zip(CONDITIONS, views):
+            if view is not None:
+                out.append(view)
+                cond.append(name)
     return (np.stack(out) if out else np.zeros((0, 28, 28), np.uint8)), np.array(cond), blank
 
 
@@ -143,14 +142,14 @@ def _called(p: np.ndarray) -> dict:
 
 
 def _row(p_human: np.ndarray, c_human: np.ndarray, p: np.ndarray, c: np.ndarray) -> dict:
-    from detectors.calibrate import metrics
+    from detectors.calibrate import CONDITIONS, metrics
 
     def m(ph, pm):
         r = metrics(np.r_[np.zeros(len(ph)), np.ones(len(pm))], np.r_[ph, pm])
         return {"auroc": r["auroc"], "tpr_at_1pct_fpr": r["tpr_at_1pct_fpr"]}
 
     return {"n": int(len(p)), **m(p_human, p),
-            "by_condition": {k: m(p_human[c_human == k], p[c == k]) for k in ("clean", "printscan")},
+            "by_condition": {k: m(p_human[c_human == k], p[c == k]) for k in CONDITIONS if k in set(c_human) & set(c)},
             "called": _called(p), "mean_p_machine": float(p.mean()) if len(p) else None}
 
 
@@ -234,17 +233,27 @@ def run(quick: bool, out_dir: Path, seed: int = 0, n: int | None = None) -> dict
 # --------------------------------------------------------------------------- outputs
 
 
+CONDITION_TITLES = {"clean": "scan", "printscan": "print-and-scan", "capture": "random capture"}
+
+
+def _as_list(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
 def markdown(result: dict) -> str:
     recorded = sum(f.get("train_seconds") or 0 for f in result["forgers"].values())
     trained = (f", plus {result['train_seconds'] / 60:.0f} min training {', '.join(result['trained_now'])}"
                if result.get("trained_now") else f" (the new forgers' models reused from runs/; their manifests record {recorded / 60:.0f} min of "
                     "training on one thread)")
-    lines = [f"The shipped bundle, unchanged, on {result['n_per_source']} base images per source, each as a scan and "
-             f"a print-and-scan, against as many human digits (MNIST test[5000:]). Share called: at the shipped "
+    conditions = list(next(r for r in result["results"].values() if "by_condition" in r)["by_condition"])
+    titles = [CONDITION_TITLES.get(k, k) for k in conditions]
+    lines = [f"The shipped bundle, unchanged, on {result['n_per_source']} base images per source, each as "
+             f"{_as_list(['a ' + t for t in titles])}, against as many human digits (MNIST test[5000:]). "
+             f"Share called: at the shipped "
              f"thresholds, re-scans off. {(result['seconds'] - result['train_seconds']) / 60:.0f} min{trained}"
              f"{' (quick mode: smoke-test models, figures meaningless)' if result['quick'] else ''}.", "",
-             "| source | AUROC / TPR at 1% FPR | clean | print-and-scan | called machine / uncertain / human | no ink |",
-             "|---|---|---|---|---|---:|"]
+             f"| source | AUROC / TPR at 1% FPR | {' | '.join(titles)} | called machine / uncertain / human | no ink |",
+             "|---|---|" + "---|" * len(titles) + "---|---:|"]
     what = {name: f"**{name}** (new: {f['what']})" for name, f in result["forgers"].items()}
     for name, r in result["results"].items():
         if name == "human":
@@ -252,7 +261,7 @@ def markdown(result: dict) -> str:
         c = r["called"]
         cells = [f"{fmt(r['auroc'])} / {fmt(r['tpr_at_1pct_fpr'])}"] + [
             f"{fmt(r['by_condition'][k]['auroc'])} / {fmt(r['by_condition'][k]['tpr_at_1pct_fpr'])}"
-            for k in ("clean", "printscan")]
+            for k in conditions]
         lines.append(f"| {what.get(name, name + ' (seen in calibration)')} | " + " | ".join(cells)
                      + f" | {fmt(c['machine'], 2)} / {fmt(c['uncertain'], 2)} / {fmt(c['human'], 2)} | {r['blank']} |")
     h = result["results"]["human"]["called"]

@@ -44,7 +44,7 @@ from forensics.data import BUILTIN, data_checksums, load_dataset
 from forensics.errors import CheckpointError, ForensicsError
 from forensics.threads import worker_init
 
-from . import printscan
+from . import capture, printscan
 from .fonts import font_forgeries
 from .cnn import CNNConfig, ScanCNN, for_inference, train_cnn
 from .bundle import (CNN_NAMES, MODEL_NAMES, Combiner, HumanReference, StabilityBound, describe_bundle, load_bundle,
@@ -56,7 +56,10 @@ GENERATORS = MODEL_NAMES  # the trained generators
 FORGERIES = ("font",)  # machine sources that need no trained model
 MACHINE_SOURCES = (*GENERATORS, *FORGERIES)
 SOURCES = ("human", *MACHINE_SOURCES)
-CONDITIONS = ("clean", "printscan")
+# Every base image, human or machine, is seen as a scan, a print-and-scan and one capture
+# drawn from detectors.capture with the same distribution for every source (issue 21): a
+# low-resolution, faxed or phone-photographed digit then carries no label of its own.
+CONDITIONS = ("clean", "printscan", "capture")
 LR_C = 1.0  # L2 strength of the logistic regression; the inputs are standardised
 CV_FOLDS = 5
 EXTRA_SIGNALS_MIN_GAIN = 0.01  # the PixelCNN's signals must cut cross-validated log-loss by 1% to be kept
@@ -80,7 +83,7 @@ class CalibrationSet:
 
     images: np.ndarray  # uint8 [N, 28, 28]
     source: np.ndarray  # str [N], one of SOURCES
-    condition: np.ndarray  # str [N], "clean" or "printscan"
+    condition: np.ndarray  # str [N], one of CONDITIONS
     group: np.ndarray  # int [N]
     dropped: dict  # "source/condition" -> frames preprocessing found no ink in
 
@@ -122,8 +125,9 @@ PREP_CHUNK = 500  # base images per task; each chunk draws from its own seeded g
 # frames are the same whatever the number of workers that made them
 
 
-def scan_chunk(task: tuple[str, np.ndarray | int, list[int]]) -> list[tuple[np.ndarray | None, np.ndarray | None]]:
-    """One chunk of base images -> (clean, print-and-scan) preprocessed pairs, None where no ink.
+def scan_chunk(task: tuple[str, np.ndarray | int, list[int]]) -> list[tuple[np.ndarray | None, ...]]:
+    """One chunk of base images -> (clean, print-and-scan, capture) preprocessed frames (one per
+    CONDITIONS), None where no ink.
 
     A task is (source, frames, seed key), or ("font", count, seed key): font forgeries are
     made in the chunk too, since typing and warping them costs as much as scanning."""
@@ -138,7 +142,9 @@ def scan_chunk(task: tuple[str, np.ndarray | int, list[int]]) -> list[tuple[np.n
         # combiner fitted on raw frames learns "pristine MNIST = human" and calls every real
         # scan of a human digit machine-made.
         clean = printscan.render_scan(frame, scale=int(rng.integers(2, 5)))
-        out.append((printscan.preprocess_or_none(np.asarray(clean)), printscan.augment([frame], rng)[0]))
+        captured = capture.capture(frame, capture.CAPTURES[int(rng.integers(len(capture.CAPTURES)))], rng)
+        out.append((printscan.preprocess_or_none(np.asarray(clean)), printscan.augment([frame], rng)[0],
+                    printscan.preprocess_or_none(captured)))
     return out
 
 
@@ -159,7 +165,7 @@ def build_calibration_set(models: DetectorModels, human: np.ndarray, per_generat
                           sample_batch: int = 100, progress: Progress | None = None,
                           workers: int = 1) -> CalibrationSet:
     """Human frames (as given), per_generator samples of each generator and as many font
-    forgeries, each preprocessed and each with a preprocessed print-and-scan twin.
+    forgeries, each preprocessed as a scan, a print-and-scan and a random capture.
 
     Scanning and preprocessing run in ``workers`` processes; the result does not depend on
     how many."""
@@ -179,9 +185,9 @@ def build_calibration_set(models: DetectorModels, human: np.ndarray, per_generat
     images, source, condition, group = [], [], [], []
     dropped = {f"{s}/{c}": 0 for s in SOURCES for c in CONDITIONS}
     gid = 0
-    for (name, _, _), pairs in zip(tasks, _map(scan_chunk, tasks, workers)):
-        for pair in pairs:
-            for cond, out in zip(CONDITIONS, pair):
+    for (name, _, _), views in zip(tasks, _map(scan_chunk, tasks, workers)):
+        for base in views:
+            for cond, out in zip(CONDITIONS, base):
                 if out is None:
                     dropped[f"{name}/{cond}"] += 1
                     continue
@@ -191,7 +197,7 @@ def build_calibration_set(models: DetectorModels, human: np.ndarray, per_generat
                 group.append(gid)
             gid += 1
         if progress:
-            progress.advance(task, len(pairs))
+            progress.advance(task, len(views))
     return CalibrationSet(np.stack(images).astype(np.uint8), np.array(source), np.array(condition),
                           np.array(group, dtype=np.int64), dropped)
 

@@ -130,9 +130,11 @@ def _jpeg(img: Image.Image, quality: int) -> np.ndarray:
     return np.asarray(jpeg(img, quality).convert("L"))
 
 
-def preprocess_or_none(scan: np.ndarray) -> np.ndarray | None:
-    """forensics.preprocess of a grey scan array; None where it finds no ink (e.g. a blank sample)."""
+def preprocess_or_none(scan: np.ndarray | Image.Image) -> np.ndarray | None:
+    """forensics.preprocess of a scan (a grey array, or an image of any mode); None where it
+    finds no ink (e.g. a blank sample)."""
     try:
-        return preprocess_image(Image.fromarray(np.asarray(scan, dtype=np.uint8)))
+        img = scan if isinstance(scan, Image.Image) else Image.fromarray(np.asarray(scan, dtype=np.uint8))
+        return preprocess_image(img)
     except InputError:
         return None

@@ -1,5 +1,5 @@
 """How calibration builds its images: the same set whatever the number of worker processes,
-and the ScanCNN's human rows when more are wanted than MNIST train has."""
+every source under every capture condition, and the ScanCNN's human rows when more are wanted than MNIST train has."""
 
 from __future__ import annotations
 
@@ -29,6 +29,11 @@ def test_calibration_set_does_not_depend_on_the_number_of_workers(tiny_bundle_di
     assert np.array_equal(one.images, two.images) and np.array_equal(one.source, two.source)
     assert np.array_equal(one.group, two.group) and one.dropped == two.dropped
     assert set(one.source) == {"human", *cal_mod.MACHINE_SOURCES}
+    # Every source, human and machine alike, is seen under every condition, captures included.
+    complete = [s for s in set(one.source) if not any(one.dropped[f"{s}/{c}"] for c in cal_mod.CONDITIONS)]
+    assert "human" in complete and "font" in complete  # (a tiny generator's sample can be blank)
+    for source in complete:
+        assert set(one.condition[one.source == source]) == set(cal_mod.CONDITIONS), source
     other = cal_mod.build_calibration_set(models, human, 6, seed=6, workers=1)
     assert not np.array_equal(one.images[: len(human)], other.images[: len(human)])  # the seed matters
 
