@@ -40,6 +40,9 @@ BUNDLE_MODELS = (*MODEL_NAMES, *CNN_NAMES)
 COMBINER_FILE = "combiner.json"
 REFERENCE_FILE = "human_reference.json"
 STABILITY_FILE = "stability.json"
+FAMILIAR_NAME = "familiar_cnn"  # the familiarity CNN: known inputs vs things that are not digits (optional)
+FAMILIARITY_FILE = "familiarity.json"
+FAMILIARITY_FORMAT = "forensics-familiarity-v1"
 ABLATION_FILES = ("ablation.json", "ablation.md")
 MANIFEST_FILE = "manifest.json"
 BUNDLE_KIND = "forensics/detector-bundle"
@@ -259,6 +262,39 @@ class StabilityBound:
         return cls(*bounds, dict(d.get("info") or {}))
 
 
+# --------------------------------------------------------------------------- familiarity
+
+
+@dataclass
+class Familiarity:
+    """When an input is unlike everything the bundle knows (issue 21, item 4): the familiarity
+    CNN's logit (unknown > 0, detectors.outliers) above ``threshold`` makes the verdict
+    ``uncertain`` with reason ``unfamiliar``, never ``machine`` on novelty alone. The threshold
+    is a high quantile of the logit on human calibration images under every capture, which the
+    CNN never trained on; ``info`` records it and the share of each source it calls unfamiliar."""
+
+    threshold: float
+    info: dict = field(default_factory=dict)
+
+    def unfamiliar(self, logits: np.ndarray) -> np.ndarray:
+        return np.asarray(logits, dtype=np.float64) > self.threshold
+
+    def to_json(self) -> str:
+        return json.dumps({"format": FAMILIARITY_FORMAT, "threshold_logit": float(self.threshold),
+                           "info": self.info}, indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, source: str = FAMILIARITY_FILE) -> "Familiarity":
+        try:
+            d = _parse(text, FAMILIARITY_FORMAT)
+            threshold = float(d["threshold_logit"])
+            if not math.isfinite(threshold):
+                raise ValueError(f"threshold must be finite, got {threshold}")
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise CheckpointError(f"{source}: not a valid familiarity threshold ({type(exc).__name__}: {exc})") from None
+        return cls(threshold, dict(d.get("info") or {}))
+
+
 # --------------------------------------------------------------------------- loading
 
 
@@ -271,6 +307,7 @@ class Bundle:
     manifest: dict
     reader: Any  # detectors.reader.FeatureNet: the package's digit reader, not part of the bundle
     stability: StabilityBound | None = None  # None (older bundles): Stability.near re-scans every verdict
+    familiarity: Familiarity | None = None  # None (older bundles): no input is called unfamiliar
 
 
 def load_models(folder: str | Path, device: str = "cpu") -> DetectorModels:
@@ -290,7 +327,7 @@ def load_models(folder: str | Path, device: str = "cpu") -> DetectorModels:
         if tuple(loaded[name].image_shape) != (1, FRAME, FRAME):
             raise CheckpointError(f"{folder / name}: models {loaded[name].image_shape} images, not 1x{FRAME}x{FRAME}")
     cnns = {name: load_cnn(folder / name / "model.pt", device) if (folder / name / "model.pt").exists() else None
-            for name in CNN_NAMES}
+            for name in (*CNN_NAMES, FAMILIAR_NAME)}
     return DetectorModels(pixelcnn, loaded["dcgan"], loaded["fcgan"], **cnns)
 
 
@@ -316,11 +353,20 @@ def load_bundle(path: str | Path | None = None, device: str = "cpu") -> Bundle:
         raise CheckpointError(f"{path / REFERENCE_FILE}: no reference for signals {missing}")
     stability = (StabilityBound.from_json(_read(path / STABILITY_FILE), str(path / STABILITY_FILE))
                  if STABILITY_FILE in listed else None)
+    familiarity = None
+    if FAMILIARITY_FILE in listed:
+        if f"{FAMILIAR_NAME}/model.pt" not in manifest.get("model_files", {}):
+            raise CheckpointError(f"{manifest_path}: lists {FAMILIARITY_FILE} but not {FAMILIAR_NAME}/model.pt")
+        _verify_model_files(path, manifest, names=(FAMILIAR_NAME,))
+        familiarity = Familiarity.from_json(_read(path / FAMILIARITY_FILE), str(path / FAMILIARITY_FILE))
     from .reader import load_reader
 
     # The digit reader ships with the package, not in a bundle: it reads digits and knows nothing
     # of machines, so every bundle, shipped or calibrated, uses the same one.
-    return Bundle(path, load_models(path, device), combiner, reference, manifest, load_reader(), stability)
+    models = load_models(path, device)
+    if familiarity is None:
+        models.familiar_cnn = None  # a model.pt the manifest does not vouch for is not used
+    return Bundle(path, models, combiner, reference, manifest, load_reader(), stability, familiarity)
 
 
 def generator_dir(name: str, path: str | Path | None = None) -> Path:
@@ -406,10 +452,11 @@ def _caught(per_source: Any, skip: str = "") -> dict[str, float]:
 
 
 def write_bundle(out: str | Path, run_dir: str | Path, cnns: dict, combiner: Combiner, reference: HumanReference,
-                 ablation_json: str, ablation_md: str, stability: StabilityBound | None = None, **info: Any) -> Path:
-    """Copy the run's models into OUT, save the CNNs (``cnns[name]`` for each of CNN_NAMES: a
-    model, or the path of a model.pt to copy as it is) beside them and write the bundle's files,
-    the manifest last.
+                 ablation_json: str, ablation_md: str, stability: StabilityBound | None = None,
+                 familiarity: Familiarity | None = None, **info: Any) -> Path:
+    """Copy the run's models into OUT, save the CNNs (``cnns[name]`` for each of CNN_NAMES, and
+    FAMILIAR_NAME with ``familiarity``: a model, or the path of a model.pt to copy as it is)
+    beside them and write the bundle's files, the manifest last.
 
     The old manifest goes first, so a bundle interrupted half-way fails to load with
     "no manifest" instead of mixing old and new files.
@@ -420,10 +467,11 @@ def write_bundle(out: str | Path, run_dir: str | Path, cnns: dict, combiner: Com
     out.mkdir(parents=True, exist_ok=True)
     (out / MANIFEST_FILE).unlink(missing_ok=True)
     model_files = {}
-    for name in BUNDLE_MODELS:
+    shutil.rmtree(out / FAMILIAR_NAME, ignore_errors=True)  # an old bundle's, unless written again below
+    for name in (*BUNDLE_MODELS, *((FAMILIAR_NAME,) if familiarity is not None else ())):
         target = out / name / "model.pt"
         target.parent.mkdir(parents=True, exist_ok=True)
-        source = cnns[name] if name in CNN_NAMES else run_dir / name / "model.pt"
+        source = cnns[name] if name in (*CNN_NAMES, FAMILIAR_NAME) else run_dir / name / "model.pt"
         if isinstance(source, Path):
             tmp = target.with_name(".model.pt.tmp")
             shutil.copyfile(source, tmp)
@@ -436,9 +484,10 @@ def write_bundle(out: str | Path, run_dir: str | Path, cnns: dict, combiner: Com
     atomic_write_text(out / ABLATION_FILES[0], ablation_json)
     atomic_write_text(out / ABLATION_FILES[1], ablation_md)
     files = [out / COMBINER_FILE, out / REFERENCE_FILE, *(out / f for f in ABLATION_FILES)]
-    (out / STABILITY_FILE).unlink(missing_ok=True)
-    if stability is not None:
-        atomic_write_text(out / STABILITY_FILE, stability.to_json())
-        files.append(out / STABILITY_FILE)
+    for name, part in ((STABILITY_FILE, stability), (FAMILIARITY_FILE, familiarity)):
+        (out / name).unlink(missing_ok=True)
+        if part is not None:
+            atomic_write_text(out / name, part.to_json())
+            files.append(out / name)
     write_manifest(out / MANIFEST_FILE, files, kind=BUNDLE_KIND, model_files=model_files, **info)
     return out

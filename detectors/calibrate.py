@@ -46,9 +46,10 @@ from forensics.threads import worker_init
 
 from . import capture, printscan
 from .fonts import font_forgeries
+from .outliers import not_digits
 from .cnn import CNNConfig, ScanCNN, for_inference, train_cnn
-from .bundle import (CNN_NAMES, MODEL_NAMES, Combiner, HumanReference, StabilityBound, describe_bundle, load_bundle,
-                     load_models, logit, write_bundle)
+from .bundle import (CNN_NAMES, FAMILIAR_NAME, MODEL_NAMES, Combiner, Familiarity, HumanReference, StabilityBound,
+                     describe_bundle, load_bundle, load_models, logit, write_bundle)
 from .signals import (ALL_SIGNALS, FAST_SIGNALS, REQUIRED_SIGNALS, DetectorModels, as_batch, chunked, compute_signals,
                       either_logit)
 
@@ -75,6 +76,8 @@ STABILITY_QUANTILE = 0.999  # of the fit half's largest re-scan move: the bound 
 # benchmarks can evaluate the shipped bundle on it honestly.
 HUMAN_POOL = 5000
 CNN_SEED_OFFSET = 1000  # the ScanCNN's generator samples use seed + this, calibration's use seed
+OUTLIER_SEED_OFFSET = 2000  # the familiarity CNN's outliers (detectors.outliers)
+FAMILIAR_QUANTILE = 0.995  # of human calibration images' familiarity logits: above it, "unfamiliar"
 
 
 @dataclass
@@ -121,6 +124,7 @@ def sample_generator(models: DetectorModels, name: str, n: int, generator: torch
     return np.concatenate(parts) if parts else np.zeros((0, 28, 28), np.uint8)
 
 
+MADE_IN_CHUNK = {"font": font_forgeries, "outlier": not_digits}  # sources made from a count, not sampled
 PREP_CHUNK = 500  # base images per task; each chunk draws from its own seeded generator, so the
 # frames are the same whatever the number of workers that made them
 
@@ -129,12 +133,13 @@ def scan_chunk(task: tuple[str, np.ndarray | int, list[int]]) -> list[tuple[np.n
     """One chunk of base images -> (clean, print-and-scan, capture) preprocessed frames (one per
     CONDITIONS), None where no ink.
 
-    A task is (source, frames, seed key), or ("font", count, seed key): font forgeries are
-    made in the chunk too, since typing and warping them costs as much as scanning."""
+    A task is (source, frames, seed key), or (a MADE_IN_CHUNK source, count, seed key): font
+    forgeries and outliers are made in the chunk too, since typing and warping them costs as
+    much as scanning."""
     name, frames, key = task
     rng = np.random.default_rng(key)
-    if name == "font":
-        frames = font_forgeries(int(frames), np.random.default_rng([*key, 1]))
+    if name in MADE_IN_CHUNK:
+        frames = MADE_IN_CHUNK[name](int(frames), np.random.default_rng([*key, 1]))
     out = []
     for frame in frames:
         # Even the "clean" version is rendered as a scan (dark ink on white, 2-4x) and
@@ -174,16 +179,22 @@ def build_calibration_set(models: DetectorModels, human: np.ndarray, per_generat
     for name in GENERATORS:
         bases.append((name, sample_generator(models, name, per_generator, g, sample_batch, progress)))
     bases.append(("font", per_generator))
+    return scan_sources(bases, seed, progress, workers)
+
+
+def scan_sources(bases: list[tuple[str, np.ndarray | int]], seed: int, progress: Progress | None = None,
+                 workers: int = 1) -> CalibrationSet:
+    """Each source's base frames (or, for a MADE_IN_CHUNK source, a count) under every condition."""
     tasks, total = [], 0
     for si, (name, frames) in enumerate(bases):
         count = frames if isinstance(frames, int) else len(frames)
         total += count
         for ci, start in enumerate(range(0, count, PREP_CHUNK)):
             k = min(PREP_CHUNK, count - start)
-            tasks.append((name, k if name == "font" else frames[start : start + k], [seed, si, ci]))
+            tasks.append((name, k if name in MADE_IN_CHUNK else frames[start : start + k], [seed, si, ci]))
     task = progress.add_task("preprocess + print-and-scan", total=total) if progress else None
     images, source, condition, group = [], [], [], []
-    dropped = {f"{s}/{c}": 0 for s in SOURCES for c in CONDITIONS}
+    dropped = {f"{s}/{c}": 0 for s in dict.fromkeys(name for name, _ in bases) for c in CONDITIONS}
     gid = 0
     for (name, _, _), views in zip(tasks, _map(scan_chunk, tasks, workers)):
         for base in views:
@@ -538,6 +549,13 @@ def ablation_markdown(ab: dict) -> str:
         for key, o in st["heldout"].items():
             lines.append(f"| {key} ({o['rows']}) | {100 * (o['re_scanned_share'] or 0):.1f}% | "
                          f"{o['flipped_by_a_rescan']} | {o['flips_missed']} |")
+    fam = ab.get("familiarity")
+    if fam:
+        shares = ", ".join(f"{k} {100 * v:.2f}%" for k, v in fam["heldout_unfamiliar_share"].items())
+        lines += ["", "## Unfamiliar inputs", "",
+                  f"Familiarity CNN logit above **{fam['threshold_logit']:.3f}** (the {100 * fam['quantile']:g}th "
+                  f"percentile on {fam['fitted_on']}) makes a verdict `uncertain` / `unfamiliar`. Share of each "
+                  f"source's held-out half called unfamiliar: {shares}."]
     dropped = ", ".join(f"{k} {v}" for k, v in ab["dropped_no_ink"].items() if v) or "none"
     lines += ["", "Counts: " + ", ".join(f"{k} {v}" for k, v in ab["counts"].items()),
               "", f"Dropped (no ink after preprocessing): {dropped}", ""]
@@ -596,8 +614,9 @@ def train_cnns(models: DetectorModels, human: np.ndarray, per_generator: int, cf
                sample_batch: int, progress: Progress | None = None,
                workers: int = 1) -> tuple[dict[str, ScanCNN], dict]:
     """From one training set: the ScanCNN (human vs the generators, "all"), one ScanCNN
-    without each generator (for the leave-one-out ablation), and the FontCNN (human vs font
-    forgeries, "font"); and a log for the manifest.
+    without each generator (for the leave-one-out ablation), the FontCNN (human vs font
+    forgeries, "font") and the familiarity CNN (every known source vs as many outliers as a
+    generator has samples, FAMILIAR_NAME); and a log for the manifest.
 
     Fonts get a CNN of their own: added to the ScanCNN's machine class they cost it 0.02
     AUROC on the generators (0.971 -> 0.948, 8 epochs), a small network spending itself on
@@ -616,10 +635,32 @@ def train_cnns(models: DetectorModels, human: np.ndarray, per_generator: int, cf
         report = (lambda done, _t, task=task: progress.update(task, completed=done)) if progress else None
         cnns[key], logs[key] = train_cnn(train_set.images[rows], y[rows], cfg, seed=seed, progress=report,
                                          device=models.device)
-    counts = {s: int((train_set.source == s).sum()) for s in SOURCES}
+    outliers = scan_sources([("outlier", per_generator)], seed + OUTLIER_SEED_OFFSET, progress, workers)
+    images = np.concatenate([train_set.images, outliers.images])
+    unknown = np.r_[np.zeros(len(train_set.images)), np.ones(len(outliers.images))].astype(np.int64)
+    task = progress.add_task("familiarity CNN", total=cfg.epochs * (-(-len(images) // cfg.batch_size))) if progress else None
+    report = (lambda done, _t, task=task: progress.update(task, completed=done)) if progress else None
+    cnns[FAMILIAR_NAME], logs[FAMILIAR_NAME] = train_cnn(images, unknown, cfg, seed=seed, progress=report,
+                                                         device=models.device)
+    counts = {s: int((train_set.source == s).sum()) for s in SOURCES} | {"outlier": int(len(outliers.images))}
     return cnns, {"config": {k: list(v) if isinstance(v, tuple) else v for k, v in vars(cfg).items()},
                   "train_counts": counts, "human_split": "train", "sample_seed": seed + CNN_SEED_OFFSET,
                   "dropped_no_ink": train_set.dropped, "runs": logs}
+
+
+def fit_familiarity(models: DetectorModels, cal: CalibrationSet, fit: np.ndarray) -> Familiarity | None:
+    """The unfamiliar threshold: the FAMILIAR_QUANTILE of the familiarity CNN's logit on the fit
+    half's human images (every condition: the capture variety a real form arrives with); and
+    the share of each source's held-out half above it. None without a familiarity CNN."""
+    if models.familiar_cnn is None:
+        return None
+    z = _cnn_logits(models.familiar_cnn, cal.images, models.device)
+    threshold = float(np.quantile(z[fit & (cal.source == "human")], FAMILIAR_QUANTILE))
+    held = ~fit
+    shares = {s: float(np.mean(z[held & (cal.source == s)] > threshold)) for s in SOURCES if (cal.source == s).any()}
+    return Familiarity(threshold, {"quantile": FAMILIAR_QUANTILE, "threshold_logit": threshold,
+                                   "fitted_on": "human calibration images, fit half, every condition",
+                                   "heldout_unfamiliar_share": shares})
 
 
 def _reused(bundle_dir: Path, device: str) -> tuple[DetectorModels, dict, dict, dict]:
@@ -689,11 +730,12 @@ def calibrate(run_dir: str | Path | None, out_dir: str | Path, per_generator: in
                                            0].numpy()
             cnns, cnn_info = train_cnns(models, cnn_human, cnn_per_generator, cnn_config, seed, sample_batch,
                                         progress, workers)
-            shipped = {"cnn": cnns["all"], "font_cnn": cnns["font"]}  # bundle file name (and models field) -> CNN
+            shipped = {"cnn": cnns["all"], "font_cnn": cnns["font"], FAMILIAR_NAME: cnns[FAMILIAR_NAME]}  # file -> CNN
             for name, cnn in shipped.items():  # from here on the models are the bundle's, as scoring will see them
                 setattr(models, name, for_inference(cnn, models.device))
         else:
-            cnns, shipped = {}, {name: run_dir / name / "model.pt" for name in CNN_NAMES}  # copied unchanged
+            names = (*CNN_NAMES, *((FAMILIAR_NAME,) if models.familiar_cnn is not None else ()))
+            cnns, shipped = {}, {name: run_dir / name / "model.pt" for name in names}  # copied unchanged
         cal = build_calibration_set(models, human, per_generator, seed, sample_batch, progress, workers)
         sig = signal_table(cal.images, models, signal_batch, progress)
     logo_signals = {}
@@ -723,10 +765,13 @@ def calibrate(run_dir: str | Path | None, out_dir: str | Path, per_generator: in
                        "toward_human_logits": stability.toward_human, **stability.info}
     human_fit = fit & (cal.source == "human")
     reference = HumanReference.fit({n: sig[n][human_fit] for n in ALL_SIGNALS})
+    familiarity = fit_familiarity(models, cal, fit)
+    if familiarity is not None:
+        ab["familiarity"] = familiarity.info
     ab_json = json.dumps(ab, indent=2) + "\n"
     heldout = ab["heldout"]
     summary = {sub: heldout[sub][f"ensemble_{chosen}"] for sub in heldout}
-    write_bundle(out_dir, run_dir, shipped, combiner, reference, ab_json, ablation_markdown(ab), stability,
+    write_bundle(out_dir, run_dir, shipped, combiner, reference, ab_json, ablation_markdown(ab), stability, familiarity,
                  command=command or " ".join(["forensics", *sys.argv[1:]]),
                  calibration={"per_generator": per_generator, "human_images": n_human, "seed": seed,
                               "font_forgeries": per_generator,
@@ -739,5 +784,5 @@ def calibrate(run_dir: str | Path | None, out_dir: str | Path, per_generator: in
                  metrics={"heldout_ensemble": summary, "leave_one_generator_out": ab["leave_one_generator_out"],
                           "leave_one_generator_out_from": ab["leave_one_generator_out_from"],
                           "selected_signals": ab["selected_signals"],
-                          "stability": ab["stability"]})
+                          "stability": ab["stability"], "familiarity": ab.get("familiarity")})
     return ab

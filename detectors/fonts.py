@@ -65,11 +65,16 @@ def _elastic(img: np.ndarray, rng: np.random.Generator, alpha: float, sigma: flo
 
 def font_digit(digit: int, rng: np.random.Generator, fonts: list[Path]) -> np.ndarray | None:
     """One typed-and-disguised digit as a frame; None if the warp left no ink."""
+    return font_glyph(str(digit), rng, fonts)
+
+
+def font_glyph(text: str, rng: np.random.Generator, fonts: list[Path]) -> np.ndarray | None:
+    """Any character typed and disguised as font_digit does a digit, as a frame; None if no ink."""
     font = ImageFont.truetype(str(fonts[int(rng.integers(len(fonts)))]), int(rng.integers(48, 72)))
     img = Image.new("L", (CANVAS, CANVAS), 0)
     draw = ImageDraw.Draw(img)
     weight = int(rng.integers(0, 4))  # stroke weight: thin to bold
-    draw.text((CANVAS / 2, CANVAS / 2), str(digit), fill=255, font=font, anchor="mm", stroke_width=weight,
+    draw.text((CANVAS / 2, CANVAS / 2), text, fill=255, font=font, anchor="mm", stroke_width=weight,
               stroke_fill=255)
     shear = rng.uniform(-0.35, 0.35)
     c = CANVAS / 2

@@ -77,6 +77,7 @@ class DetectorModels:
     fcgan: object  # generators.gan.GAN
     cnn: torch.nn.Module | None = None  # detectors.cnn.ScanCNN; None while calibration trains it
     font_cnn: torch.nn.Module | None = None  # a ScanCNN trained on font forgeries; likewise
+    familiar_cnn: torch.nn.Module | None = None  # a ScanCNN, known inputs vs not digits (detectors.outliers)
 
     @property
     def device(self) -> torch.device:
@@ -136,6 +137,15 @@ def compute_signals(images, models: DetectorModels, names=ALL_SIGNALS) -> dict[s
         out.update(pixelcnn_signals(models.pixelcnn, x))
         out["complexity_bpd"] = out["pixelcnn_bpd"] - out["compressed_bpd"]
     return {k: out[k] for k in (*wanted, "heatmap", "digit") if k in out}
+
+
+@torch.no_grad()
+def familiarity_logit(images, models: DetectorModels) -> np.ndarray | None:
+    """The familiarity CNN's logit [B] (unknown > 0), or None without one. Not a signal: the
+    combiner never sees it, so novelty alone can never make an input look machine-made."""
+    if models.familiar_cnn is None:
+        return None
+    return chunked(models.familiar_cnn, as_batch(images), models.device).astype(np.float64)
 
 
 def either_logit(cnn_logit: np.ndarray, font_logit: np.ndarray) -> np.ndarray:
