@@ -110,6 +110,10 @@ def score_images(images, bundle: Bundle, stability: Stability | bool = Stability
             stable[i] = not bool(flip)
     with one_thread():
         digits, _ = read_digits(bundle.reader, x)
+        familiarity = signals.familiarity_logit(x, bundle.models) if bundle.familiarity is not None else None
+    unfamiliar = bundle.familiarity.unfamiliar(familiarity) if familiarity is not None else np.zeros(b, dtype=bool)
+    reasons = [reason(str(v), bool(u), s) for v, u, s in zip(verdicts, unfamiliar, stable)]
+    verdicts[unfamiliar] = "uncertain"  # never machine (nor human) on novelty alone
     contrib = comb.contributions(matrix)
     percentiles = {n: bundle.reference.percentile(n, sig[n]) for n in names}
     heatmap = sig.get("heatmap")
@@ -121,6 +125,9 @@ def score_images(images, bundle: Bundle, stability: Stability | bool = Stability
             "status": "ok",
             "error": None,
             "verdict": str(verdicts[i]),
+            "reason": reasons[i],
+            "unfamiliar": None if familiarity is None else bool(unfamiliar[i]),
+            "familiarity_logit": None if familiarity is None else float(familiarity[i]),
             "p_machine": float(p[i]),
             "p_machine_min": float(p_min[i]),
             "p_machine_max": float(p_max[i]),
@@ -139,6 +146,17 @@ def score_images(images, bundle: Bundle, stability: Stability | bool = Stability
             **dict.fromkeys(LOCATION_KEYS),
         })
     return records
+
+
+def reason(verdict: str, unfamiliar: bool, stable: bool | None) -> str:
+    """What drove a verdict (one of REASONS), from the verdict before the unfamiliar check."""
+    if unfamiliar:
+        return "unfamiliar"
+    if verdict == "machine":
+        return "looks machine-made"
+    if verdict == "human":
+        return "looks unlike the machine sources"
+    return "a re-scan changes it" if stable is False else "between the thresholds"
 
 
 def _top_signals(names: list[str], contrib: np.ndarray, verdict: str, p: float) -> list[str]:

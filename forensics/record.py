@@ -7,7 +7,16 @@ A record is a plain dict (JSON-ready), typed as ``Record``:
     status          "ok" | "error"
     error           the reason, or None
     verdict         "machine" if p_machine >= t_machine, "human" if <= t_human, else
-                    "uncertain"; also "uncertain" when any re-scan would change the verdict
+                    "uncertain"; also "uncertain" when any re-scan would change the verdict, and
+                    when the input is unfamiliar
+    reason          what drove the verdict (REASONS): "looks machine-made", "looks unlike the
+                    machine sources", "unfamiliar" (unlike every human and machine source the
+                    bundle knows: never called machine on novelty alone), "a re-scan changes
+                    it", "between the thresholds"
+    unfamiliar      True if the familiarity check found the input unlike everything known;
+                    None with a bundle that has no familiarity CNN
+    familiarity_logit   that check's logit (unknown > 0); the threshold is in the bundle's
+                    familiarity.json
     p_machine       calibrated probability that a machine made the character, at ``prior``
     p_machine_min, p_machine_max   over the image and its re-scans (= p_machine without stability)
     stable          True if every re-scan gives the same verdict; None when not checked
@@ -75,6 +84,9 @@ class Record(TypedDict):
     status: str
     error: Optional[str]
     verdict: Optional[str]
+    reason: Optional[str]
+    unfamiliar: Optional[bool]
+    familiarity_logit: Optional[float]
     p_machine: Optional[float]
     p_machine_min: Optional[float]
     p_machine_max: Optional[float]
@@ -100,6 +112,8 @@ class Record(TypedDict):
 RECORD_KEYS: tuple[str, ...] = tuple(Record.__annotations__)
 LOCATION_KEYS = ("page", "box", "field", "index", "boxes_on_page", "empty_on_page")  # where on a form page
 VERDICTS = ("machine", "uncertain", "human")  # most severe first
+REASONS = ("looks machine-made", "unfamiliar", "a re-scan changes it", "between the thresholds",
+           "looks unlike the machine sources")
 
 
 def error_record(file: Optional[str], reason: str) -> Record:

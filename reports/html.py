@@ -274,6 +274,10 @@ def render_row(record: dict, document: Optional[str], index: int, rank: int = 0,
     top = record.get("top_signals") or []
     top_html = (f'<div class="muted small why">driven by {esc(", ".join(SIGNAL_LABELS.get(t, t) for t in top))}</div>'
                 if top else "")
+    if record.get("unfamiliar") is True:  # novelty, not machine-likeness, made it uncertain
+        top_html = ('<div class="small why unfamiliar" title="unlike every human and machine source the bundle '
+                    'knows: never called machine on novelty alone">unfamiliar: unlike anything the bundle knows</div>'
+                    + top_html.replace("driven by", "its signals lean on", 1))
     row = (
         f'<tr class="rec" data-i="{index}" data-p="{_attr_num(record.get("p_machine"))}" '
         f'data-spread="{_attr_num(spread)}" data-verdict="{verdict}" '
@@ -372,7 +376,7 @@ font-size:11px;color:var(--muted);background:repeating-linear-gradient(45deg,#f6
 background:linear-gradient(to right,var(--human-bg) 0,var(--human-bg) calc(var(--th) * 100%),var(--soft) calc(var(--th) * 100%),var(--soft) calc(var(--tm) * 100%),var(--machine-bg) calc(var(--tm) * 100%))}
 .range .span{position:absolute;top:1px;bottom:1px;background:#8c959f;border-radius:3px}
 .range .tick{position:absolute;top:-3px;width:2px;height:14px;margin-left:-1px;background:var(--ink)}
-.small{font-size:12px}.nowrap{white-space:nowrap}.muted{color:var(--muted)}.flip{color:var(--uncertain);font-weight:600}
+.small{font-size:12px}.nowrap{white-space:nowrap}.muted{color:var(--muted)}.flip,.unfamiliar{color:var(--uncertain);font-weight:600}
 td.signals{min-width:300px}
 .sig{display:grid;grid-template-columns:128px 58px 80px 24px;white-space:nowrap;align-items:center;column-gap:6px;font-size:12px;line-height:16px;color:var(--muted)}
 .sig .sv,.sig .sp{text-align:right;font-variant-numeric:tabular-nums}

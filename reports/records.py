@@ -50,9 +50,10 @@ from dataclasses import dataclass, field
 from forensics.record import character_name
 from typing import Any, Iterable, Optional, Sequence
 
-SCHEMA_VERSION = 6  # 2: cnn_logit joined the records and the CSV; 3: font_logit, either_cnn_logit; 4: meta.signals;
+SCHEMA_VERSION = 7  # 2: cnn_logit joined the records and the CSV; 3: font_logit, either_cnn_logit; 4: meta.signals;
 # 5: records carry "rescanned" and only the signals computed; meta.stability is near | all | off;
-# 6: form pages: page, box, field, index, boxes_on_page, empty_on_page (CSV columns after top_signals)
+# 6: form pages: page, box, field, index, boxes_on_page, empty_on_page (CSV columns after top_signals);
+# 7: reason, unfamiliar, familiarity_logit (CSV columns after lr_verbal)
 REPORT_KIND = "forensics/report"
 VERDICTS = ("machine", "uncertain", "human")  # most severe first
 SEVERITY = {"machine": 0, "uncertain": 1, "human": 2}
@@ -180,13 +181,15 @@ class Tally:
     """Counts and per-document statistics, built one record at a time."""
 
     grouping: Grouping = field(default_factory=Grouping)
-    counts: dict = field(default_factory=lambda: {"inputs": 0, "machine": 0, "uncertain": 0, "human": 0, "failed": 0})
+    counts: dict = field(default_factory=lambda: {"inputs": 0, "machine": 0, "uncertain": 0, "human": 0, "failed": 0,
+                                                  "unfamiliar": 0})
     documents: dict = field(default_factory=dict)
 
     def add(self, record: dict) -> Optional[str]:
         """Count ``record``; returns its document id."""
         self.counts["inputs"] += 1
         self.counts[outcome(record)] += 1
+        self.counts["unfamiliar"] += record.get("unfamiliar") is True  # (also counted as uncertain)
         if self.grouping.mode == "none":
             return None
         doc = self.grouping.document_of_record(record)

@@ -44,7 +44,7 @@ class TerminalSink:
         key = suspicion_key(record, index)
         row = (record.get("file"), document, record.get("verdict"), record.get("p_machine"),
                record.get("p_machine_min"), record.get("p_machine_max"), record.get("stable"),
-               record.get("digit"), list(record.get("top_signals") or []))
+               record.get("digit"), list(record.get("top_signals") or []), record.get("unfamiliar") is True)
         item = (tuple(-x for x in key), row)  # the heap root is the least suspicious kept
         if len(self.heap) < self.top:
             heapq.heappush(self.heap, item)
@@ -61,7 +61,7 @@ class TerminalSink:
                             ("p_machine", {"justify": "right"}), ("re-scans", {}), ("digit", {"justify": "right"}),
                             ("top signals", {"overflow": "fold"})):
                 table.add_column(col, **kw)
-            for i, (file, doc, verdict, p, lo, hi, stable, digit, top) in enumerate(rows, start=1):
+            for i, (file, doc, verdict, p, lo, hi, stable, digit, top, unfamiliar) in enumerate(rows, start=1):
                 colour = COLOURS.get(verdict, "yellow")
                 spread = f"{lo:.2f}-{hi:.2f}" if _is_num(lo) and _is_num(hi) else ""
                 if stable is False:
@@ -69,7 +69,7 @@ class TerminalSink:
                 in_folder = doc == (os.path.dirname(str(file)) or ".")  # already in the path
                 name = printable(file) + (f"\n[dim]document {printable(doc)}[/]"
                                           if doc is not None and tally.show_documents and not in_folder else "")
-                table.add_row(str(i), name, f"[{colour}]{printable(verdict)}[/]",
+                table.add_row(str(i), name, f"[{colour}]{printable(verdict)}[/]" + (" (unfamiliar)" if unfamiliar else ""),
                               f"{p:.3f}" if _is_num(p) else "", spread,
                               "" if digit is None else str(digit), printable(", ".join(top)))
             console.print(table)
@@ -83,7 +83,9 @@ class TerminalSink:
 def print_summary(console: Console, meta: Optional[dict], tally: Tally) -> None:
     c = tally.counts
     console.print(f"[bold]{c['inputs']} inputs[/]: [red]{c['machine']} machine[/], [yellow]{c['uncertain']} uncertain[/], "
-                  f"[green]{c['human']} human[/], [bright_black]{c['failed']} failed[/]", highlight=False)
+                  f"[green]{c['human']} human[/], [bright_black]{c['failed']} failed[/]"
+                  + (f" ({c['unfamiliar']} of the uncertain unfamiliar: unlike anything the bundle knows)"
+                     if c.get("unfamiliar") else ""), highlight=False)
     if meta:
         b = meta.get("bundle") or {}
         th = meta.get("thresholds") or {}

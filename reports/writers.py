@@ -28,6 +28,10 @@ CSV columns (``csv_columns(signals)``; one row per input, in input order, failed
   prior           the share of forgeries p_machine assumes (--prior)
   likelihood_ratio, log10_lr, lr_verbal   the evidence as a likelihood ratio, machine over
                   human, its log10 and its ENFSI verbal equivalent (detectors.evidence)
+  reason          what drove the verdict: looks machine-made | unfamiliar | a re-scan changes
+                  it | between the thresholds | looks unlike the machine sources
+  unfamiliar, familiarity_logit   whether the input is unlike everything the bundle knows
+                  (then the verdict is uncertain), and that check's logit; empty without one
   <signal>        the raw value of each signal, in the order given
   <signal>_human_percentile   share (0..100) of human calibration images below that value
 
@@ -54,7 +58,8 @@ from forensics.errors import InputError
 RECORD_START = ("file", "document", "status", "error", "verdict", "p_machine", "p_machine_min", "p_machine_max",
                 "stable", "rescanned", "digit", "top_signals",
                 "page", "field", "index", "box_left", "box_top", "box_right", "box_bottom", "boxes_on_page",
-                "empty_on_page", "prior", "likelihood_ratio", "log10_lr", "lr_verbal")
+                "empty_on_page", "prior", "likelihood_ratio", "log10_lr", "lr_verbal", "reason", "unfamiliar",
+                "familiarity_logit")
 DOCUMENT_COLUMNS: tuple[str, ...] = (
     "document", "verdict", "characters", "machine", "uncertain", "human", "failed", "p_machine_max",
     "most_suspicious_file",
@@ -150,6 +155,9 @@ def flat_row(record: dict, signals: Sequence[str], document: Optional[str] = Non
     for key in ("boxes_on_page", "empty_on_page", "prior", "likelihood_ratio", "log10_lr"):
         row[key] = csv_number(record.get(key))
     row["lr_verbal"] = csv_text(record.get("lr_verbal"))
+    row["reason"] = csv_text(record.get("reason"))
+    for key in ("unfamiliar", "familiarity_logit"):
+        row[key] = csv_number(record.get(key))
     values = record.get("signals") or {}
     for name in signals:
         s = values.get(name) or {}

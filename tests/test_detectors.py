@@ -134,8 +134,11 @@ def test_combiner_json_is_plain_data_and_bad_json_is_refused(bundle_dir):
 def test_bundle_manifest_records_checksums_commands_data_and_metrics(bundle_dir):
     m = json.loads((bundle_dir / "manifest.json").read_text())
     assert set(m["model_files"]) == {"pixelcnn/model.pt", "dcgan/model.pt", "fcgan/model.pt", "cnn/model.pt",
-                                     "font_cnn/model.pt"}
-    assert set(m["scan_cnn"]["runs"]) == {"all", "pixelcnn", "dcgan", "fcgan", "font"}
+                                     "font_cnn/model.pt", "familiar_cnn/model.pt"}
+    assert set(m["scan_cnn"]["runs"]) == {"all", "pixelcnn", "dcgan", "fcgan", "font", "familiar_cnn"}
+    assert m["scan_cnn"]["train_counts"]["outlier"] > 0 and "familiarity.json" in m["files"]
+    fam = m["metrics"]["familiarity"]  # threshold on the fit half's humans; shares on the held-out half
+    assert fam["quantile"] == 0.995 and set(fam["heldout_unfamiliar_share"]) >= {"human", "font"}
     assert m["scan_cnn"]["train_counts"]["font"] > 0 and m["calibration"]["font_forgeries"] > 0
     assert m["scan_cnn"]["human_split"] == "train" and m["scan_cnn"]["sample_seed"] != m["calibration"]["seed"]
     assert {"combiner.json", "human_reference.json", "ablation.json", "ablation.md"} <= set(m["files"])
@@ -150,7 +153,8 @@ def test_bundle_manifest_records_checksums_commands_data_and_metrics(bundle_dir)
     assert "| signal |" in (bundle_dir / "ablation.md").read_text()
 
 
-@pytest.mark.parametrize("victim", ["combiner.json", "pixelcnn/model.pt", "cnn/model.pt", "font_cnn/model.pt"])
+@pytest.mark.parametrize("victim", ["combiner.json", "pixelcnn/model.pt", "cnn/model.pt", "font_cnn/model.pt",
+                                    "familiar_cnn/model.pt", "familiarity.json"])
 def test_load_bundle_rejects_a_tampered_file(bundle_dir, tmp_path, victim):
     copy = tmp_path / "bundle"
     shutil.copytree(bundle_dir, copy)
@@ -303,3 +307,34 @@ def test_evaluate_reports_metrics_and_writes_a_roc_png(bundle, bundle_dir, tmp_p
                                       "--roc", str(tmp_path / "roc2.png")])
     assert result.exit_code == 0, result.output
     assert "auroc" in result.output and (tmp_path / "roc2.png").is_file()
+
+
+def test_an_unfamiliar_input_is_uncertain_never_machine_and_says_why(bundle, mnist_frames):
+    import dataclasses
+
+    from detectors.bundle import Familiarity
+
+    assert bundle.familiarity is not None and bundle.models.familiar_cnn is not None
+    frames = mnist_frames[:4]
+    plain = score_images(frames, bundle, stability=False)
+    assert all(r["unfamiliar"] in (True, False) and isinstance(r["familiarity_logit"], float) for r in plain)
+    assert all(r["reason"] != "unfamiliar" or r["verdict"] == "uncertain" for r in plain)
+    # Everything unfamiliar (a threshold below every logit): uncertain, and the reason says so.
+    strict = dataclasses.replace(bundle, familiarity=Familiarity(-1e9))
+    for r, p in zip(score_images(frames, strict, stability=False), plain):
+        assert r["verdict"] == "uncertain" and r["reason"] == "unfamiliar" and r["unfamiliar"] is True
+        assert r["p_machine"] == p["p_machine"]  # novelty changes the verdict, never the evidence
+    # Nothing unfamiliar: the verdict is the combiner's, with its reason.
+    lax = dataclasses.replace(bundle, familiarity=Familiarity(1e9))
+    for r in score_images(frames, lax, stability=False):
+        assert r["unfamiliar"] is False and r["reason"] == {
+            "machine": "looks machine-made", "human": "looks unlike the machine sources",
+            "uncertain": "between the thresholds"}[r["verdict"]]
+
+
+def test_a_bundle_without_a_familiarity_check_leaves_it_out(bundle, mnist_frames):
+    import dataclasses
+
+    older = dataclasses.replace(bundle, familiarity=None)
+    for r in score_images(mnist_frames[:2], older, stability=False):
+        assert r["unfamiliar"] is None and r["familiarity_logit"] is None and r["reason"] != "unfamiliar"

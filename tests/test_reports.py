@@ -167,7 +167,8 @@ def test_csv_columns_stable_and_parseable(batch, tmp_path):
     page_columns = ["page", "field", "index", "box_left", "box_top", "box_right", "box_bottom", "boxes_on_page",
                     "empty_on_page", "prior", "likelihood_ratio", "log10_lr", "lr_verbal"]
     assert list(CSV_COLUMNS[12:25]) == page_columns
-    assert list(CSV_COLUMNS[25:]) == [c for n in ALL_SIGNALS for c in (n, f"{n}_human_percentile")]
+    assert list(CSV_COLUMNS[25:28]) == ["reason", "unfamiliar", "familiarity_logit"]
+    assert list(CSV_COLUMNS[28:]) == [c for n in ALL_SIGNALS for c in (n, f"{n}_human_percentile")]
     rows = list(csv.DictReader(out.open(encoding="utf-8", newline="")))
     assert list(rows[0].keys()) == list(CSV_COLUMNS)
     assert len(rows) == len(batch) and [r["file"] for r in rows] == [b["file"] for b in batch]  # input order
