@@ -5,12 +5,14 @@ no part of it was fitted on, captured the ways real forms arrive.
   detectors.capture (low resolution, fax, thick and thin pens, phone photo, scanner, printed
   box lines), and the same digits as plain scans (3x, dark ink on white) for reference;
 - scikit-learn's bundled ``load_digits`` (UCI, 8x8, other writers: an external test set, never
-  trained, calibrated or tuned on), each upsampled 8x as a scan.
+  trained, calibrated or tuned on), each upsampled 8x as a scan;
+- and, not human digits at all, N Fashion-MNIST test items as plain scans: inputs unlike
+  anything the bundle knows, which must come out ``uncertain`` / ``unfamiliar``, never machine.
 
 Each scan is preprocessed and scored as `forensics score` does (detectors.score.score_images,
 default thresholds and --stability near). Per set: the share called machine (the false
-accusations), uncertain and human, the mean p_machine, and the scans preprocessing found no ink
-in.
+accusations), uncertain and human, the share found unfamiliar, the mean p_machine, and the
+scans preprocessing found no ink in.
 
     FORENSICS_DATA=/path/to/data python -m benchmarks.human_variety           # N = 600
     FORENSICS_DATA=/path/to/data python -m benchmarks.human_variety --quick   # N = 20
@@ -29,6 +31,7 @@ NAME = "human_variety"
 FULL_N, QUICK_N = 600, 20
 HELD_OUT_START = 5000  # calibration uses MNIST test[:5000] only
 SEED = 7
+OUT_OF_DOMAIN = "Fashion-MNIST items (not digits: out of domain)"
 STABLE_MOVE = 0.2  # issue 21: for >= 99% of human scans, no re-scan moves p_machine by more than this
 
 
@@ -52,8 +55,10 @@ def _score(images, bundle) -> dict:
                   for r in score_images(batch, bundle, stability="all")]
     n = max(len(records), 1)
     share = {v: sum(r["verdict"] == v for r in records) / n for v in ("machine", "uncertain", "human")}
+    unfamiliar = [r["unfamiliar"] for r in records]
     return {"n": len(records), "no_ink": lost, "called_machine": share["machine"], "uncertain": share["uncertain"],
-            "called_human": share["human"], "mean_p_machine": float(np.mean([r["p_machine"] for r in records])),
+            "called_human": share["human"],
+            "unfamiliar": None if None in unfamiliar else float(np.mean(unfamiliar)) if unfamiliar else None, "mean_p_machine": float(np.mean([r["p_machine"] for r in records])),
             "rescan_moves_at_most_0.2": float(np.mean(np.array(moves) <= STABLE_MOVE)) if moves else None}
 
 
@@ -83,6 +88,8 @@ def run(quick: bool, out_dir: Path, seed: int = SEED, n: int | None = None) -> d
     sets["load_digits (UCI 8x8, other writers)"] = [
         Image.fromarray((255 - np.round(u * 255 / 16)).astype(np.uint8)).resize((64, 64), Image.Resampling.BICUBIC)
         for u in uci]
+    fashion = load_dataset("fashion-mnist", train=False).images[:n, 0].numpy()
+    sets[OUT_OF_DOMAIN] = [render_scan(f) for f in fashion]
     results = {}
     for name, images in sets.items():
         t = time.perf_counter()
@@ -101,13 +108,15 @@ def markdown(result: dict) -> str:
     lines = [f"Human digits never fitted on: {result['n_per_capture']} of MNIST {result['mnist_split']} per capture "
              f"(detectors/capture.py), and scikit-learn's `load_digits`; bundle {result['bundle']}, default "
              f"thresholds, `--stability near`{'; quick mode' if result['quick'] else ''}.", "",
-             "| human set | scans | called machine (false accusation) | uncertain | called human | mean p_machine | "
-             "no re-scan moves p_machine > 0.2 (target ≥ 99%) | no ink |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| human set | scans | called machine (false accusation) | uncertain | of them unfamiliar | called human | "
+             "mean p_machine | no re-scan moves p_machine > 0.2 (target ≥ 99%) | no ink |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, r in result["sets"].items():
         stable = r.get("rescan_moves_at_most_0.2")
         stable_text = "–" if stable is None else f"{100 * stable:.1f}%"
+        unfamiliar = r.get("unfamiliar")
         lines.append(f"| {name} | {r['n']} | **{100 * r['called_machine']:.1f}%** | {100 * r['uncertain']:.1f}% | "
+                     f"{'–' if unfamiliar is None else f'{100 * unfamiliar:.1f}%'} | "
                      f"{100 * r['called_human']:.1f}% | {r['mean_p_machine']:.3f} | {stable_text} | {r['no_ink']} |")
     return "\n".join(lines)
 

@@ -10,13 +10,17 @@ their samples with the shipped bundle, unchanged, against human scans:
     dcgan-epoch1   DCGAN, seed 2, 1 epoch instead of 4              an undertrained forger
     autoencoder    PixelCNN autoencoder, 1 epoch, seed 1            a model family the bundle never saw,
                    decoding the codes of human digits               rewriting real handwriting
+    vae            the conv VAE of issue 20 (runs/v7), sampled     unseen families (issue 21, item 5):
+    vae-rewrite    the same VAE reconstructing human digits         samples, and aligned fakes made from
+    diffusion      the DDPM of issue 20 (runs/v7), DDIM + guidance  human digits, where content carries
+    diffusion-rewrite   human digits noised to t = 300, denoised   no signal, only the generator's trace
     pixelcnn, dcgan, fcgan (seen)   fresh samples of the bundle's own generators, the reference
 
-human = MNIST test[5000:] digits (calibration used test[:5000]); the autoencoder rewrites other
-test[5000:] digits, never the human set's. Every base image becomes a scan and a
-print-and-scan exactly as calibration makes them (detectors.calibrate.scan_chunk), is
+human = MNIST test[5000:] digits (calibration used test[:5000]); the rewriters rewrite other
+test[5000:] digits, never the human set's. Every base image becomes a scan, a print-and-scan
+and a random capture exactly as calibration makes them (detectors.calibrate.scan_chunk), is
 preprocessed and scored by detectors.score.p_machine (stability re-scans off). Figures per
-source: AUROC / TPR at 1% FPR against the human scans (both conditions, then each), and the
+source: AUROC / TPR at 1% FPR against the human scans (every condition, then each), and the
 share of its scans the shipped thresholds call machine, uncertain or human.
 
 Models are trained on first use by the command recorded in the results (one CPU thread each:
@@ -50,13 +54,20 @@ SAMPLE_SEED = 4321  # + seed: not calibration's 0, not robustness's 1234
 SAMPLE_BATCH = 100
 SCORE_SLAB = 512
 SEEN = ("pixelcnn", "dcgan", "fcgan")
+DIFFUSION_REWRITE_T = 300  # of 1000 steps: the digit's shape survives, every pixel is redrawn
 # name -> (model, run folder under ROOT, seed, epochs or None for the preset's, what it stands for)
 FORGERS: dict[str, tuple[str, str, int, int | None, str]] = {
     "dcgan-seed1": ("dcgan", "runs/seed1", 1, None, "DCGAN, full recipe, seed 1"),
     "fcgan-seed1": ("fcgan", "runs/seed1", 1, None, "FC-GAN, full recipe, seed 1"),
     "dcgan-epoch1": ("dcgan", "runs/early", 2, 1, "DCGAN, seed 2, 1 epoch"),
     "autoencoder": ("autoencoder", "runs/seed1", 1, 1, "PixelCNN autoencoder (unseen family), 1 epoch, seed 1"),
+    "vae": ("vae", "runs/v7", 0, None, "conv VAE (unseen family), full recipe, seed 0"),
+    "vae-rewrite": ("vae", "runs/v7", 0, None, "the same VAE reconstructing human digits (aligned fakes)"),
+    "diffusion": ("diffusion", "runs/v7", 0, None, "DDPM, DDIM sampling with guidance (unseen family), seed 0"),
+    "diffusion-rewrite": ("diffusion", "runs/v7", 0, None,
+                          f"the same DDPM: human digits noised to t = {DIFFUSION_REWRITE_T} and denoised (aligned fakes)"),
 }
+REWRITERS = ("autoencoder", "vae-rewrite", "diffusion-rewrite")  # make their forgeries from human digits
 
 
 # --------------------------------------------------------------------------- the forgers
@@ -81,8 +92,10 @@ def forger_dir(name: str, run_root: Path | None, quick: bool) -> tuple[Path, boo
     folder = (ROOT / out if run_root is None else Path(out)) / model
     args = train_command(name, out, quick)
     manifest = folder / "manifest.json"
-    # The CLI records its command line as " ".join(argv), so compare with the same.
-    if manifest.is_file() and json.loads(manifest.read_text()).get("command") == " ".join(["forensics", *args]):
+    # The CLI records its command line as " ".join(argv), so compare with the same, less what
+    # does not change the model (--resume continues bit-identically; cpu is the default device).
+    if manifest.is_file() and _run_of(json.loads(manifest.read_text()).get("command") or "") == _run_of(
+            " ".join(["forensics", *args])):
         return folder, False
     log(f"{NAME}: training {name}: forensics {shlex.join(args)}")
     t = time.perf_counter()
@@ -94,8 +107,19 @@ def forger_dir(name: str, run_root: Path | None, quick: bool) -> tuple[Path, boo
     return folder, True
 
 
-def forger_samples(name: str, folder: Path, n: int, seed: int, rewrite: np.ndarray) -> np.ndarray:
-    """n uint8 frames [n, 28, 28] from forger ``name``; the autoencoder rewrites ``rewrite``."""
+def _run_of(command: str) -> str:
+    words = [w for w in command.split() if w != "--resume"]
+    for i in range(len(words) - 1):
+        if words[i] == "--device" and words[i + 1] == "cpu":
+            del words[i : i + 2]
+            break
+    return " ".join(words)
+
+
+def forger_samples(name: str, folder: Path, n: int, seed: int, rewrite: np.ndarray,
+                   rewrite_digits: np.ndarray) -> np.ndarray:
+    """n uint8 frames [n, 28, 28] from forger ``name``; the REWRITERS rewrite ``rewrite`` (whose
+    digits, for a class-conditional model, are ``rewrite_digits``)."""
     import torch
 
     from generators.load import load_generator
@@ -105,9 +129,14 @@ def forger_samples(name: str, folder: Path, n: int, seed: int, rewrite: np.ndarr
     parts = []
     for i in range(0, n, SAMPLE_BATCH):
         k = min(SAMPLE_BATCH, n - i)
-        if FORGERS[name][0] == "autoencoder":
-            x = torch.as_tensor(rewrite[i : i + k])[:, None]
+        x = torch.as_tensor(rewrite[i : i + k])[:, None]
+        y = torch.as_tensor(rewrite_digits[i : i + k])
+        if name == "autoencoder":
             x = gen.network.sample(x=x, generator=g)
+        elif name == "vae-rewrite":
+            x = gen.network.reconstruct(x, y if gen.network.cfg.num_classes else None)
+        elif name == "diffusion-rewrite":
+            x = gen.network.rewrite(x, y if gen.network.cfg.num_classes else None, t=DIFFUSION_REWRITE_T, generator=g)
         else:
             x = gen.sample(k, g)
         parts.append(x.cpu()[:, 0].numpy())
@@ -167,7 +196,9 @@ def run(quick: bool, out_dir: Path, seed: int = 0, n: int | None = None) -> dict
     bundle = load_bundle(DEFAULT_BUNDLE)
     pool = load_dataset("mnist", train=False).images[HUMAN_POOL:, 0].numpy()
     order = np.random.default_rng([seed, 11]).permutation(len(pool))
+    digits = load_dataset("mnist", train=False).labels[HUMAN_POOL:].numpy()
     human, rewrite = pool[np.sort(order[:n])], pool[np.sort(order[n : 2 * n])]
+    rewrite_digits = digits[np.sort(order[n : 2 * n])]
 
     t = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="forgers-") as tmp:  # quick: smoke models, thrown away
@@ -182,7 +213,7 @@ def run(quick: bool, out_dir: Path, seed: int = 0, n: int | None = None) -> dict
         g = torch.Generator().manual_seed(SAMPLE_SEED + seed)
         bases = {"human": human,
                  **{name: sample_generator(bundle.models, name, n, g, SAMPLE_BATCH) for name in SEEN},
-                 **{name: forger_samples(name, folders[name], n, seed, rewrite) for name in FORGERS}}
+                 **{name: forger_samples(name, folders[name], n, seed, rewrite, rewrite_digits) for name in FORGERS}}
         commands = {name: "forensics " + shlex.join(train_command(name, str(FORGERS[name][1]), quick))
                     for name in FORGERS}
     sample_seconds = time.perf_counter() - t
@@ -261,7 +292,7 @@ def markdown(result: dict) -> str:
         c = r["called"]
         cells = [f"{fmt(r['auroc'])} / {fmt(r['tpr_at_1pct_fpr'])}"] + [
             f"{fmt(r['by_condition'][k]['auroc'])} / {fmt(r['by_condition'][k]['tpr_at_1pct_fpr'])}"
-            for k in conditions]
+            if k in r["by_condition"] else "–" for k in conditions]  # (a view with no inked scan)
         lines.append(f"| {what.get(name, name + ' (seen in calibration)')} | " + " | ".join(cells)
                      + f" | {fmt(c['machine'], 2)} / {fmt(c['uncertain'], 2)} / {fmt(c['human'], 2)} | {r['blank']} |")
     h = result["results"]["human"]["called"]

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from detectors.calibrate import CONDITIONS
+
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = ("generator_quality", "nll", "training", "robustness", "new_forgers", "human_variety", "lr_calibration", "forms", "speed",
            "throughput", "load", "report_speed")
@@ -76,8 +78,9 @@ def test_quick_benchmarks_run_and_write_finite_results(tmp_path):
     n = forgers["n_per_source"]
     assert set(forgers["results"]) == {"human", "pixelcnn", "dcgan", "fcgan", *forgers["forgers"]}
     assert len(forgers["forgers"]) == 4
-    for r in forgers["results"].values():  # every base image is scored (twice at most) or counted as blank
-        assert n - r["blank"] <= r["n"] <= 2 * (n - r["blank"]), r
+    views = len(CONDITIONS)  # scan, print-and-scan, capture
+    for r in forgers["results"].values():  # every base image is scored (once a view at most) or counted as blank
+        assert n - r["blank"] <= r["n"] <= views * (n - r["blank"]), r
     training = json.loads((tmp_path / "training.json").read_text())
     assert {m["model"] for m in training["models"]} >= {"pixelcnn", "dcgan", "fcgan"}
     reports = json.loads((tmp_path / "report_speed.json").read_text())
@@ -86,7 +89,8 @@ def test_quick_benchmarks_run_and_write_finite_results(tmp_path):
     assert [e["options"] for e in throughput["end_to_end"]] == ["(defaults)", "--no-stability"]
     assert all(e["marginal_scans_per_second"] > 0 and e["peak_rss_mb"] > 0 for e in throughput["end_to_end"])
     variety = json.loads((tmp_path / "human_variety.json").read_text())
-    assert len(variety["sets"]) == 9 and all(0 <= r["called_machine"] <= 1 for r in variety["sets"].values())
+    assert len(variety["sets"]) == 10 and all(0 <= r["called_machine"] <= 1 for r in variety["sets"].values())
+    assert all(r["unfamiliar"] is None or 0 <= r["unfamiliar"] <= r["uncertain"] + 1e-9 for r in variety["sets"].values())
     lr = json.loads((tmp_path / "lr_calibration.json").read_text())
     assert 0 <= lr["cllr_min_bits"] <= lr["cllr_bits"] + 1e-9 and sum(b["n"] for b in lr["reliability"]) > 0
     forms = json.loads((tmp_path / "forms.json").read_text())
