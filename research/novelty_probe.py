@@ -45,7 +45,6 @@ for name,x in sets.items():
     a=dist(H,x); c=dm(x); unf=(a>th)&(c>tm)
     print(f"{name:30s} n={len(x)} far_from_human {np.mean(a>th):.3f} far_from_machine {np.mean(c>tm):.3f} unfamiliar {np.mean(unf):.3f}")
 import zlib
-from scipy import ndimage
 def stats(x):
     x=x.astype(np.float64)/255
     cov=(x>0.5).mean((1,2)); mean=x.mean((1,2))

@@ -77,7 +77,7 @@ def test_quick_benchmarks_run_and_write_finite_results(tmp_path):
     forgers = json.loads((tmp_path / "new_forgers.json").read_text())
     n = forgers["n_per_source"]
     assert set(forgers["results"]) == {"human", "pixelcnn", "dcgan", "fcgan", *forgers["forgers"]}
-    assert len(forgers["forgers"]) == 4
+    assert len(forgers["forgers"]) == 8  # 4 GAN and autoencoder forgers, the VAE and DDPM sampled and rewriting
     views = len(CONDITIONS)  # scan, print-and-scan, capture
     for r in forgers["results"].values():  # every base image is scored (once a view at most) or counted as blank
         assert n - r["blank"] <= r["n"] <= views * (n - r["blank"]), r

@@ -28,12 +28,13 @@ pytestmark = [
     pytest.mark.skipif(not os.environ.get("FORENSICS_DATA"), reason="set FORENSICS_DATA to the MNIST folder"),
 ]
 
-# What the shipped bundle must do on scans it never saw (held-out AUROC 0.99, see the README).
+# What the shipped bundle must do on scans it never saw (held-out AUROC 0.95 with captures, see the README).
 # With stability on, a verdict that any re-scan would flip becomes "uncertain", so these pin
 # the share of confident correct verdicts and cap the confident wrong ones.
 MIN_AUROC = 0.9
-MIN_HUMAN = 0.85  # measured (bundle v6): 38 of the 40 human scans below called human (0 machine); v5 38, v4 34
-MIN_MACHINE = 0.65  # measured (v6): DCGAN 34 / 40, FC-GAN 33 / 40, PixelCNN 28 / 39, fonts 39 / 40 called machine
+# Bundle v7 (trained on capture variety, issue 21) says "uncertain" far more often than v6 did:
+MIN_HUMAN = 0.6  # measured (v7): 28 of the 40 human scans below called human (0 machine); v6 38, v5 38, v4 34
+MIN_MACHINE = 0.55  # measured (v7): DCGAN 25 / 40, FC-GAN 28 / 40, PixelCNN 25 / 39, fonts 35 / 40 (v6: 34, 33, 28, 39)
 MIN_DIGITS_READ = 0.95  # at most 2 of 40 misread; measured: 0 (the PixelCNN's digit was wrong for 1 in 6)
 MAX_WRONG = 0.075  # at most 3 in 40 (2 in 39) confidently wrong; measured (v6): 0 human called machine; 1, 0, 1, 0 called human
 
@@ -120,3 +121,45 @@ def test_scores_on_the_example_scans_are_what_they_were(bundle):
         assert (got["verdict"], got["digit"], got["rescanned"]) == (want["verdict"], want["digit"], want["rescanned"]), name
         for key in ("p_machine", "p_machine_min", "p_machine_max"):
             assert abs(got[key] - want[key]) <= 1e-9, (name, key, got[key], want[key])
+
+
+# Issue 21: honest digits from other captures and writers are not accused, and an input unlike
+# anything the bundle knows is uncertain / unfamiliar, never machine.
+# The target is at most 1% on every held-out human set; v7 misses it on these two (benchmarks.human_variety:
+# load_digits 7.0% of 1,797, low resolution 5.7% of 600; measured here 3 and 2 of 40), so these guard
+# against it getting worse while the target stays open (issue 21).
+MAX_ACCUSED = 4  # of 40
+MIN_FASHION_UNFAMILIAR = 16  # of 20; measured (v7): 19, none called machine (94.8% of 600 in the benchmark)
+
+
+def _called(images, bundle) -> list[dict]:
+    frames = np.stack([preprocess_image(img) for img in images])
+    return score_images(frames, bundle, stability=True)
+
+
+def test_load_digits_honest_digits_are_not_called_machine(bundle):
+    from sklearn.datasets import load_digits
+
+    uci = load_digits().images[:40]  # UCI 8x8, other writers: never trained, calibrated or tuned on
+    scans = [Image.fromarray((255 - np.round(u * 255 / 16)).astype(np.uint8)).resize((64, 64), Image.Resampling.BICUBIC)
+             for u in uci]
+    records = _called(scans, bundle)
+    assert sum(r["verdict"] == "machine" for r in records) <= MAX_ACCUSED, [r["p_machine"] for r in records]
+
+
+def test_a_low_resolution_human_scan_is_not_called_machine(bundle):
+    from detectors.capture import capture
+
+    frames = load_dataset("mnist", train=False).images[-40:, 0].numpy()  # never used by calibration
+    rng = np.random.default_rng(21)
+    records = _called([capture(f, "low_res", rng) for f in frames], bundle)
+    assert sum(r["verdict"] == "machine" for r in records) <= MAX_ACCUSED, [r["p_machine"] for r in records]
+
+
+def test_a_fashion_item_is_uncertain_and_unfamiliar_never_machine(bundle):
+    items = load_dataset("fashion-mnist", train=False).images[:20, 0].numpy()
+    records = _called([render_scan(f) for f in items], bundle)
+    assert not any(r["verdict"] == "machine" for r in records)
+    unfamiliar = [r for r in records if r["unfamiliar"]]
+    assert all(r["verdict"] == "uncertain" and r["reason"] == "unfamiliar" for r in unfamiliar)
+    assert len(unfamiliar) >= MIN_FASHION_UNFAMILIAR, [round(r["familiarity_logit"], 2) for r in records]
