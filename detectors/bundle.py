@@ -3,6 +3,8 @@
     BUNDLE/pixelcnn/model.pt     weights copied from a train-generators run folder
     BUNDLE/dcgan/model.pt
     BUNDLE/fcgan/model.pt
+    BUNDLE/vae/model.pt          forgers calibration learned from, not scored with (optional)
+    BUNDLE/diffusion/model.pt
     BUNDLE/cnn/model.pt          the ScanCNN trained by calibration (detectors.cnn)
     BUNDLE/font_cnn/model.pt     the FontCNN, the same network trained on font forgeries
     BUNDLE/combiner.json         the fitted combiner: scaler, logistic regression, Platt map
@@ -34,7 +36,11 @@ from forensics.errors import CheckpointError, ForensicsError
 from .cnn import load_cnn, save_cnn
 from .signals import ALL_SIGNALS, FRAME, DetectorModels
 
-MODEL_NAMES = ("pixelcnn", "dcgan", "fcgan")  # the generators, copied from a run folder
+MODEL_NAMES = ("pixelcnn", "dcgan", "fcgan")  # the generators whose signals score a scan, from a run folder
+# Generators calibration draws forgeries from but scoring never runs: optional in a run folder
+# and in a bundle (older bundles have none); a bundle carries them so it can be rebuilt from itself
+# and so `forensics sample` can draw every family the detector learned.
+FORGER_NAMES = ("vae", "diffusion")
 CNN_NAMES = ("cnn", "font_cnn")  # the detector's own CNNs, trained by calibration
 BUNDLE_MODELS = (*MODEL_NAMES, *CNN_NAMES)
 COMBINER_FILE = "combiner.json"
@@ -346,6 +352,7 @@ def load_bundle(path: str | Path | None = None, device: str = "cpu") -> Bundle:
         if name not in listed:
             raise CheckpointError(f"{manifest_path}: does not list {name}, so it cannot be verified")
     _verify_model_files(path, manifest)
+    _verify_model_files(path, manifest, names=bundle_forgers(manifest))  # not loaded to score, but part of it
     combiner = Combiner.from_json(_read(path / COMBINER_FILE), str(path / COMBINER_FILE))
     reference = HumanReference.from_json(_read(path / REFERENCE_FILE), str(path / REFERENCE_FILE))
     missing = sorted(set(ALL_SIGNALS) - set(reference.quantiles))
@@ -369,18 +376,42 @@ def load_bundle(path: str | Path | None = None, device: str = "cpu") -> Bundle:
     return Bundle(path, models, combiner, reference, manifest, load_reader(), stability, familiarity)
 
 
+def bundle_forgers(manifest: dict) -> tuple[str, ...]:
+    """The FORGER_NAMES a bundle's manifest lists."""
+    listed = manifest.get("model_files", {})
+    return tuple(name for name in FORGER_NAMES if f"{name}/model.pt" in listed)
+
+
 def generator_dir(name: str, path: str | Path | None = None) -> Path:
-    """BUNDLE/<name>/, one of the bundle's generators (MODEL_NAMES), checked against the bundle's
-    manifest: `forensics sample` and `interpolate` draw from it when no run folder is given."""
+    """BUNDLE/<name>/, one of the bundle's generators (MODEL_NAMES and the forgers it carries),
+    checked against the bundle's manifest: `forensics sample` and `interpolate` draw from it
+    when no run folder is given."""
     path = Path(path) if path is not None else DEFAULT_BUNDLE
-    if name not in MODEL_NAMES:
-        raise CheckpointError(f"the detector bundle holds {', '.join(MODEL_NAMES)}, not {name}; "
-                              f"train one with forensics train-generators -m {name} and pass --run")
     manifest_path = path / MANIFEST_FILE
     if not manifest_path.is_file():
         raise CheckpointError(f"no detector bundle at {path} (no {MANIFEST_FILE})")
-    _verify_model_files(path, read_manifest(manifest_path, verify=False), names=(name,))
+    manifest = read_manifest(manifest_path, verify=False)
+    held = (*MODEL_NAMES, *bundle_forgers(manifest))
+    if name not in held:
+        raise CheckpointError(f"the detector bundle holds {', '.join(held)}, not {name}; "
+                              f"train one with forensics train-generators -m {name} and pass --run")
+    _verify_model_files(path, manifest, names=(name,))
     return path / name
+
+
+def load_forgers(folder: str | Path, device: str = "cpu", names: tuple[str, ...] = FORGER_NAMES) -> dict:
+    """name -> generators.load.Generator for each of ``names`` with a FOLDER/<name>/model.pt
+    (weights only). A bundle's are verified against its manifest first."""
+    from generators.load import load_generator
+
+    folder = Path(folder)
+    present = tuple(n for n in names if (folder / n / "model.pt").is_file())
+    if (folder / MANIFEST_FILE).is_file():
+        manifest = read_manifest(folder / MANIFEST_FILE, verify=False)
+        if manifest.get("kind") == BUNDLE_KIND:
+            present = tuple(n for n in present if n in bundle_forgers(manifest))
+            _verify_model_files(folder, manifest, names=present)
+    return {n: load_generator(folder / n, device=device) for n in present}
 
 
 def _verify_model_files(path: Path, manifest: dict, names: tuple[str, ...] = BUNDLE_MODELS) -> None:
@@ -453,8 +484,8 @@ def _caught(per_source: Any, skip: str = "") -> dict[str, float]:
 
 def write_bundle(out: str | Path, run_dir: str | Path, cnns: dict, combiner: Combiner, reference: HumanReference,
                  ablation_json: str, ablation_md: str, stability: StabilityBound | None = None,
-                 familiarity: Familiarity | None = None, **info: Any) -> Path:
-    """Copy the run's models into OUT, save the CNNs (``cnns[name]`` for each of CNN_NAMES, and
+                 familiarity: Familiarity | None = None, forgers: tuple[str, ...] = (), **info: Any) -> Path:
+    """Copy the run's models (MODEL_NAMES and ``forgers``) into OUT, save the CNNs (``cnns[name]`` for each of CNN_NAMES, and
     FAMILIAR_NAME with ``familiarity``: a model, or the path of a model.pt to copy as it is)
     beside them and write the bundle's files, the manifest last.
 
@@ -467,8 +498,9 @@ def write_bundle(out: str | Path, run_dir: str | Path, cnns: dict, combiner: Com
     out.mkdir(parents=True, exist_ok=True)
     (out / MANIFEST_FILE).unlink(missing_ok=True)
     model_files = {}
-    shutil.rmtree(out / FAMILIAR_NAME, ignore_errors=True)  # an old bundle's, unless written again below
-    for name in (*BUNDLE_MODELS, *((FAMILIAR_NAME,) if familiarity is not None else ())):
+    for name in (FAMILIAR_NAME, *FORGER_NAMES):  # an old bundle's, unless written again below
+        shutil.rmtree(out / name, ignore_errors=True)
+    for name in (*BUNDLE_MODELS, *forgers, *((FAMILIAR_NAME,) if familiarity is not None else ())):
         target = out / name / "model.pt"
         target.parent.mkdir(parents=True, exist_ok=True)
         source = cnns[name] if name in (*CNN_NAMES, FAMILIAR_NAME) else run_dir / name / "model.pt"

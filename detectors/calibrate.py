@@ -2,9 +2,11 @@
 it, and an ablation of every signal measured on the other half.
 
 human   = held-out MNIST test images (the generators train on the train split only)
-machine = samples of all three generators: class-conditional PixelCNN samples of every
-          digit in turn, DCGAN and FC-GAN samples; and font forgeries (detectors.fonts),
-          typed digits in disguise, as many as of one generator
+machine = images of every generator family: class-conditional PixelCNN samples of every
+          digit in turn, DCGAN and FC-GAN samples, and where the run has them the VAE's and
+          the diffusion model's, half samples and half aligned fakes (REWRITES: the VAE's
+          reconstructions and the DDPM's rewrites of the human digits); and font forgeries
+          (detectors.fonts), typed digits in disguise, as many as of one generator
 Each image also gets a random print-and-scan twin (detectors.printscan), human and machine
 alike, and every image, twin or not, goes through forensics.preprocess exactly as a scan
 would at scoring time. The split is 50/50, stratified by source, and an image and its
@@ -13,9 +15,10 @@ fitted images).
 
 The ScanCNN (detectors.cnn, the cnn_logit signal) is trained first, on a separate set built
 the same way from MNIST *train* digits and generator samples drawn with another seed, so no
-calibration image, fit or held-out, is one it trained on. For the leave-one-generator-out
-rows of the ablation a ScanCNN is trained again without that generator's samples: a held-out
-generator must be unseen by every part of the detector, not only by the combiner. The
+calibration image, fit or held-out, is one it trained on. For the leave-one-family-out
+rows of the ablation a ScanCNN is trained again without that family's images, rewrites
+included: a held-out family must be unseen by every part of the detector, not only by the
+combiner. The
 FontCNN (font_logit) is the same network trained on the same human digits vs font forgeries;
 with fonts left out there is no FontCNN at all.
 
@@ -48,15 +51,27 @@ from . import capture, printscan
 from .fonts import font_forgeries
 from .outliers import not_digits
 from .cnn import CNNConfig, ScanCNN, for_inference, train_cnn
-from .bundle import (CNN_NAMES, FAMILIAR_NAME, MODEL_NAMES, Combiner, Familiarity, HumanReference, StabilityBound,
-                     describe_bundle, load_bundle, load_models, logit, write_bundle)
+from .bundle import (CNN_NAMES, FAMILIAR_NAME, FORGER_NAMES, MODEL_NAMES, Combiner, Familiarity, HumanReference,
+                     StabilityBound, describe_bundle, load_bundle, load_forgers, load_models, logit,
+                     write_bundle)
 from .signals import (ALL_SIGNALS, FAST_SIGNALS, REQUIRED_SIGNALS, DetectorModels, as_batch, chunked, compute_signals,
                       either_logit)
 
-GENERATORS = MODEL_NAMES  # the trained generators
+GENERATORS = (*MODEL_NAMES, *FORGER_NAMES)  # the trained generator families (forgers only where the run has them)
+# Aligned fakes (issue 21, Rajan et al. 2025): machine digits made *from* human digits, so the
+# content is a human's and only the generator's trace tells them apart. A family with a
+# rewriter gives half its images as samples and half as rewrites of calibration's own human digits.
+REWRITES = {"vae-rewrite": "vae", "diffusion-rewrite": "diffusion"}  # source -> the family that makes it
+DIFFUSION_REWRITE_T = 300  # of 1000 steps: the digit's shape survives, every pixel is redrawn
 FORGERIES = ("font",)  # machine sources that need no trained model
-MACHINE_SOURCES = (*GENERATORS, *FORGERIES)
+FAMILIES = (*GENERATORS, *FORGERIES)  # what leave-one-family-out leaves out, a family's rewrites included
+MACHINE_SOURCES = (*GENERATORS, *REWRITES, *FORGERIES)
 SOURCES = ("human", *MACHINE_SOURCES)
+
+
+def family(source: np.ndarray) -> np.ndarray:
+    """The family of each source (a rewrite's generator; any other source is its own family)."""
+    return np.array([REWRITES.get(str(s), str(s)) for s in source])
 # Every base image, human or machine, is seen as a scan, a print-and-scan and one capture
 # drawn from detectors.capture with the same distribution for every source (issue 21): a
 # low-resolution, faxed or phone-photographed digit then carries no label of its own.
@@ -104,8 +119,9 @@ def _progress(console: Console | None) -> Progress:
 
 
 def sample_generator(models: DetectorModels, name: str, n: int, generator: torch.Generator, batch: int,
-                     progress: Progress | None = None) -> np.ndarray:
-    """n samples of one generator as uint8 [n, 28, 28]; the PixelCNN draws every digit in turn."""
+                     progress: Progress | None = None, forgers: dict | None = None) -> np.ndarray:
+    """n samples of one generator as uint8 [n, 28, 28]; a class-conditional one draws every
+    digit in turn. ``forgers`` holds the FORGER_NAMES models (generators.load.Generator)."""
     task = progress.add_task(f"sampling {name}", total=n) if progress else None
     parts, done = [], 0
     while done < n:
@@ -115,12 +131,38 @@ def sample_generator(models: DetectorModels, name: str, n: int, generator: torch
             classes = int(model.cfg.num_classes)
             y = (torch.arange(done, done + k) % classes).to(models.device) if classes else None
             x = model.sample(k, y=y, generator=generator)
+        elif name in FORGER_NAMES:
+            forger = forgers[name]
+            y = (torch.arange(done, done + k) % forger.num_classes).to(models.device) if forger.conditional else None
+            x = forger.network.eval().sample(k, y=y, generator=generator)
         else:
             x = getattr(models, name).sample(k, generator=generator)
         parts.append(x.cpu()[:, 0].numpy())
         done += k
         if progress:
             progress.advance(task, k)
+    return np.concatenate(parts) if parts else np.zeros((0, 28, 28), np.uint8)
+
+
+@torch.no_grad()
+def rewrite_digits(forger, name: str, frames: np.ndarray, digits: np.ndarray, generator: torch.Generator,
+                   batch: int, progress: Progress | None = None) -> np.ndarray:
+    """Source ``name`` (one of REWRITES) made from human frames uint8 [n, 28, 28] whose labels
+    are ``digits``: the VAE's reconstruction, or the DDPM's denoising from DIFFUSION_REWRITE_T."""
+    task = progress.add_task(f"rewriting with {REWRITES[name]}", total=len(frames)) if progress else None
+    net = forger.network.eval()
+    device = forger.network.head_weight.device
+    parts = []
+    for start in range(0, len(frames), batch):
+        x = torch.as_tensor(frames[start : start + batch])[:, None].to(device)
+        y = torch.as_tensor(digits[start : start + batch]).long().to(device) if forger.conditional else None
+        if name == "vae-rewrite":
+            out = net.reconstruct(x, y)
+        else:
+            out = net.rewrite(x, y, t=DIFFUSION_REWRITE_T, generator=generator)
+        parts.append(out.cpu()[:, 0].numpy())
+        if progress:
+            progress.advance(task, len(x))
     return np.concatenate(parts) if parts else np.zeros((0, 28, 28), np.uint8)
 
 
@@ -168,17 +210,33 @@ def _map(fn, tasks: list, workers: int):
 
 def build_calibration_set(models: DetectorModels, human: np.ndarray, per_generator: int, seed: int = 0,
                           sample_batch: int = 100, progress: Progress | None = None,
-                          workers: int = 1) -> CalibrationSet:
-    """Human frames (as given), per_generator samples of each generator and as many font
+                          workers: int = 1, forgers: dict | None = None,
+                          human_digits: np.ndarray | None = None) -> CalibrationSet:
+    """Human frames (as given), per_generator images of each generator family and as many font
     forgeries, each preprocessed as a scan, a print-and-scan and a random capture.
 
+    A family with a rewriter (REWRITES; ``forgers`` holds its model) gives half its images as
+    samples, half as rewrites of the human frames (whose labels are ``human_digits``): the VAE
+    rewrites the first of them, the diffusion model the next, wrapping round if there are few.
     Scanning and preprocessing run in ``workers`` processes; the result does not depend on
     how many."""
+    forgers = forgers or {}
+    human = np.asarray(human, dtype=np.uint8)
+    digits = np.zeros(len(human), np.int64) if human_digits is None else np.asarray(human_digits, np.int64)
     g = torch.Generator(device=models.device).manual_seed(seed)
-    bases: list[tuple[str, np.ndarray | int]] = [("human", np.asarray(human, dtype=np.uint8))]
-    for name in GENERATORS:
-        bases.append((name, sample_generator(models, name, per_generator, g, sample_batch, progress)))
-    bases.append(("font", per_generator))
+    bases: list[tuple[str, np.ndarray | int]] = [("human", human)]
+    rewrites, offset = [], 0
+    for name in (*MODEL_NAMES, *(f for f in FORGER_NAMES if f in forgers)):
+        rewriter = next((r for r, fam in REWRITES.items() if fam == name), None)
+        n_rewrites = per_generator // 2 if rewriter else 0
+        bases.append((name, sample_generator(models, name, per_generator - n_rewrites, g, sample_batch, progress,
+                                             forgers)))
+        if rewriter:
+            rows = (offset + np.arange(n_rewrites)) % len(human)
+            offset += n_rewrites
+            rewrites.append((rewriter, rewrite_digits(forgers[name], rewriter, human[rows], digits[rows], g,
+                                                      sample_batch, progress)))
+    bases += [*rewrites, ("font", per_generator)]
     return scan_sources(bases, seed, progress, workers)
 
 
@@ -426,7 +484,8 @@ def ablation(sig: dict[str, np.ndarray], cal: CalibrationSet, fit: np.ndarray, c
     scores = {n: directions[n] * sig[n] for n in ALL_SIGNALS}
     for key, comb in combiners.items():
         scores[f"ensemble_{key}"] = comb.predict_proba(comb.matrix(sig))
-    subsets = {"all_generators": held & np.isin(cal.source, ["human", *GENERATORS])}
+    fam = family(cal.source)
+    subsets = {"all_generators": held & ((cal.source == "human") | np.isin(fam, GENERATORS))}
     subsets.update({g: held & np.isin(cal.source, ["human", g]) for g in MACHINE_SOURCES if (cal.source == g).any()})
     table = {sub: {name: metrics(y[mask], s[mask]) for name, s in scores.items()} for sub, mask in subsets.items()}
     gens = subsets["all_generators"]  # by condition, like the headline figure: generators only
@@ -436,7 +495,7 @@ def ablation(sig: dict[str, np.ndarray], cal: CalibrationSet, fit: np.ndarray, c
     logo = {}
     logo_alone = {}
     logo_from = {}
-    for g in [g for g in MACHINE_SOURCES if (cal.source == g).any()]:
+    for g in [g for g in FAMILIES if (fam == g).any()]:
         if g not in logo_signals:
             if g in carried.get("leave_one_generator_out", {}):
                 logo[g] = carried["leave_one_generator_out"][g]
@@ -447,9 +506,9 @@ def ablation(sig: dict[str, np.ndarray], cal: CalibrationSet, fit: np.ndarray, c
             continue
         logo_from[g] = "measured"
         sig_g = {**sig, **logo_signals[g]}
-        train = fit & (cal.source != g)
+        train = fit & (fam != g)
         comb = fit_combiner({n: sig_g[n][train] for n in names}, y[train], cal.group[train], names)
-        test = held & np.isin(cal.source, ["human", g])
+        test = held & ((cal.source == "human") | (fam == g))
         logo[g] = metrics(y[test], comb.predict_proba(comb.matrix({n: sig_g[n][test] for n in names})))
         for n in logo_signals.get(g, {}):
             if np.ptp(sig_g[n]) == 0:  # a model left out entirely: nothing to report alone
@@ -588,9 +647,10 @@ def _human_rows(available: int, wanted: int, rng: np.random.Generator) -> np.nda
 
 
 def _run_info(run_dir: Path) -> dict:
-    """Per model: the run manifest's command, data and metrics, after checking model.pt against it."""
+    """Per model (MODEL_NAMES, and the FORGER_NAMES the run has): the run manifest's command, data
+    and metrics, after checking model.pt against it."""
     info = {}
-    for name in MODEL_NAMES:
+    for name in (*MODEL_NAMES, *(f for f in FORGER_NAMES if (run_dir / f / "model.pt").is_file())):
         folder = run_dir / name
         manifest = read_manifest(folder / "manifest.json", verify=False)  # checkpoint.pt need not be there
         listed = manifest.get("files", {}).get("model.pt", {}).get("sha256")
@@ -611,10 +671,10 @@ def _cnn_logits(model: ScanCNN, images: np.ndarray, device: torch.device) -> np.
 
 
 def train_cnns(models: DetectorModels, human: np.ndarray, per_generator: int, cfg: CNNConfig, seed: int,
-               sample_batch: int, progress: Progress | None = None,
-               workers: int = 1) -> tuple[dict[str, ScanCNN], dict]:
+               sample_batch: int, progress: Progress | None = None, workers: int = 1, forgers: dict | None = None,
+               human_digits: np.ndarray | None = None) -> tuple[dict[str, ScanCNN], dict]:
     """From one training set: the ScanCNN (human vs the generators, "all"), one ScanCNN
-    without each generator (for the leave-one-out ablation), the FontCNN (human vs font
+    without each generator family, its rewrites included (for the leave-one-out ablation), the FontCNN (human vs font
     forgeries, "font") and the familiarity CNN (every known source vs as many outliers as a
     generator has samples, FAMILIAR_NAME); and a log for the manifest.
 
@@ -622,26 +682,24 @@ def train_cnns(models: DetectorModels, human: np.ndarray, per_generator: int, cf
     AUROC on the generators (0.971 -> 0.948, 8 epochs), a small network spending itself on
     two different questions; apart, each signal is also one a reviewer can read."""
     train_set = build_calibration_set(models, human, per_generator, seed + CNN_SEED_OFFSET, sample_batch, progress,
-                                      workers)
+                                      workers, forgers, human_digits)
     y = train_set.is_machine
     src = train_set.source
-    plans = {"all": src != "font", **{g: (src != "font") & (src != g) for g in GENERATORS},
+    fam = family(src)
+    plans = {"all": src != "font", **{g: (src != "font") & (fam != g) for g in GENERATORS if (fam == g).any()},
              "font": np.isin(src, ["human", "font"])}
     cnns, logs = {}, {}
-    for key, rows in plans.items():
-        total = cfg.epochs * ((int(rows.sum()) + cfg.batch_size - 1) // cfg.batch_size)
-        what = {"all": "ScanCNN", "font": "FontCNN"}.get(key, f"ScanCNN without {key}")
+    outliers = scan_sources([("outlier", per_generator)], seed + OUTLIER_SEED_OFFSET, progress, workers)
+    # The familiarity CNN: every known source (label 0) against generated non-digits (label 1).
+    jobs = {key: (train_set.images[rows], y[rows]) for key, rows in plans.items()}
+    jobs[FAMILIAR_NAME] = (np.concatenate([train_set.images, outliers.images]),
+                           np.r_[np.zeros(len(train_set.images)), np.ones(len(outliers.images))].astype(np.int64))
+    for key, (images, labels) in jobs.items():
+        total = cfg.epochs * ((len(images) + cfg.batch_size - 1) // cfg.batch_size)
+        what = {"all": "ScanCNN", "font": "FontCNN", FAMILIAR_NAME: "familiarity CNN"}.get(key, f"ScanCNN without {key}")
         task = progress.add_task(what, total=total) if progress else None
         report = (lambda done, _t, task=task: progress.update(task, completed=done)) if progress else None
-        cnns[key], logs[key] = train_cnn(train_set.images[rows], y[rows], cfg, seed=seed, progress=report,
-                                         device=models.device)
-    outliers = scan_sources([("outlier", per_generator)], seed + OUTLIER_SEED_OFFSET, progress, workers)
-    images = np.concatenate([train_set.images, outliers.images])
-    unknown = np.r_[np.zeros(len(train_set.images)), np.ones(len(outliers.images))].astype(np.int64)
-    task = progress.add_task("familiarity CNN", total=cfg.epochs * (-(-len(images) // cfg.batch_size))) if progress else None
-    report = (lambda done, _t, task=task: progress.update(task, completed=done)) if progress else None
-    cnns[FAMILIAR_NAME], logs[FAMILIAR_NAME] = train_cnn(images, unknown, cfg, seed=seed, progress=report,
-                                                         device=models.device)
+        cnns[key], logs[key] = train_cnn(images, labels, cfg, seed=seed, progress=report, device=models.device)
     counts = {s: int((train_set.source == s).sum()) for s in SOURCES} | {"outlier": int(len(outliers.images))}
     return cnns, {"config": {k: list(v) if isinstance(v, tuple) else v for k, v in vars(cfg).items()},
                   "train_counts": counts, "human_split": "train", "sample_seed": seed + CNN_SEED_OFFSET,
@@ -665,7 +723,8 @@ def fit_familiarity(models: DetectorModels, cal: CalibrationSet, fit: np.ndarray
 
 def _reused(bundle_dir: Path, device: str) -> tuple[DetectorModels, dict, dict, dict]:
     """A bundle's models (verified), its generators' training records, its CNNs' record and the
-    leave-one-out rows its own ablation measured, for calibrate(cnns_from=...)."""
+    leave-one-out rows its own ablation measured, for calibrate(cnns_from=...). Its forgers are
+    loaded by the caller (load_forgers)."""
     bundle = load_bundle(bundle_dir, device)
     desc = describe_bundle(bundle)
     label = f"bundle {desc['id']} ({desc['created']})"
@@ -676,7 +735,7 @@ def _reused(bundle_dir: Path, device: str) -> tuple[DetectorModels, dict, dict, 
         raise CheckpointError(f"{bundle_dir / 'ablation.json'}: unreadable ({exc})") from None
     carried = {"from": f"carried from {label}: the ScanCNNs trained without each source are not in a bundle",
                "leave_one_generator_out": {g: m for g, m in (old.get("leave_one_generator_out") or {}).items()
-                                           if g in GENERATORS},
+                                           if g in FAMILIES},
                "leave_one_generator_out_alone": old.get("leave_one_generator_out_alone") or {}}
     cnn_info = {"reused_from": {"path": str(bundle_dir), "id": desc["id"], "created": desc["created"],
                                 "command": manifest.get("command")}, **(manifest.get("scan_cnn") or {})}
@@ -713,6 +772,8 @@ def calibrate(run_dir: str | Path | None, out_dir: str | Path, per_generator: in
         run_dir = Path(run_dir)
         training, carried = _run_info(run_dir), {}
         models = load_models(run_dir, device)
+    forgers = load_forgers(run_dir, device)
+    families = (*MODEL_NAMES, *forgers, *FORGERIES)
     dataset = str((training["pixelcnn"].get("data") or {}).get("dataset") or "mnist").lower()
     if dataset not in BUILTIN:
         raise ForensicsError(f"the PixelCNN was trained on {dataset!r}; calibration needs a built-in data set's "
@@ -720,27 +781,29 @@ def calibrate(run_dir: str | Path | None, out_dir: str | Path, per_generator: in
     test = load_dataset(dataset, train=False, data_dir=data_dir, download=False)
     rng = np.random.default_rng(seed)
     pool = min(len(test), HUMAN_POOL)
-    n_human = min(pool, len(MACHINE_SOURCES) * per_generator)  # as many human as machine images
-    human = test.images[np.sort(rng.choice(pool, n_human, replace=False)), 0].numpy()
+    n_human = min(pool, len(families) * per_generator)  # as many human as machine images
+    rows = np.sort(rng.choice(pool, n_human, replace=False))
+    human, human_digits = test.images[rows, 0].numpy(), test.labels[rows].numpy()
 
     with _progress(console) as progress:
         if cnns_from is None:
             train_split = load_dataset(dataset, train=True, data_dir=data_dir, download=False)
-            cnn_human = train_split.images[_human_rows(len(train_split), len(GENERATORS) * cnn_per_generator, rng),
-                                           0].numpy()
-            cnns, cnn_info = train_cnns(models, cnn_human, cnn_per_generator, cnn_config, seed, sample_batch,
-                                        progress, workers)
+            cnn_rows = _human_rows(len(train_split), (len(families) - len(FORGERIES)) * cnn_per_generator, rng)
+            cnns, cnn_info = train_cnns(models, train_split.images[cnn_rows, 0].numpy(), cnn_per_generator, cnn_config,
+                                        seed, sample_batch, progress, workers, forgers,
+                                        train_split.labels[cnn_rows].numpy())
             shipped = {"cnn": cnns["all"], "font_cnn": cnns["font"], FAMILIAR_NAME: cnns[FAMILIAR_NAME]}  # file -> CNN
             for name, cnn in shipped.items():  # from here on the models are the bundle's, as scoring will see them
                 setattr(models, name, for_inference(cnn, models.device))
         else:
             names = (*CNN_NAMES, *((FAMILIAR_NAME,) if models.familiar_cnn is not None else ()))
             cnns, shipped = {}, {name: run_dir / name / "model.pt" for name in names}  # copied unchanged
-        cal = build_calibration_set(models, human, per_generator, seed, sample_batch, progress, workers)
+        cal = build_calibration_set(models, human, per_generator, seed, sample_batch, progress, workers, forgers,
+                                    human_digits)
         sig = signal_table(cal.images, models, signal_batch, progress)
     logo_signals = {}
-    for g in GENERATORS:
-        if g in cnns:
+    for g in families:
+        if g in cnns and g not in FORGERIES:
             cnn_g = _cnn_logits(cnns[g], cal.images, models.device)
             logo_signals[g] = {"cnn_logit": cnn_g, "either_cnn_logit": either_logit(cnn_g, sig["font_logit"])}
     # Fonts left out: no FontCNN at all (a constant signal carries nothing, and "either" is
@@ -772,9 +835,12 @@ def calibrate(run_dir: str | Path | None, out_dir: str | Path, per_generator: in
     heldout = ab["heldout"]
     summary = {sub: heldout[sub][f"ensemble_{chosen}"] for sub in heldout}
     write_bundle(out_dir, run_dir, shipped, combiner, reference, ab_json, ablation_markdown(ab), stability, familiarity,
+                 forgers=tuple(forgers),
                  command=command or " ".join(["forensics", *sys.argv[1:]]),
                  calibration={"per_generator": per_generator, "human_images": n_human, "seed": seed,
-                              "font_forgeries": per_generator,
+                              "font_forgeries": per_generator, "families": list(families),
+                              "rewrites": {r: f"half of {fam}'s images, made from the human calibration digits"
+                                           for r, fam in REWRITES.items() if fam in forgers},
                               "dataset": dataset, "human_split": f"test[:{pool}]", "device": device,
                               "machine": _machine(models.device), "torch": torch.__version__,
                               "counts": ab["counts"], "dropped_no_ink": cal.dropped},

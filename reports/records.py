@@ -260,7 +260,9 @@ def report_meta(bundle: Optional[dict] = None, thresholds: Optional[dict] = None
     return meta
 
 
-SOURCE_NAMES = {"pixelcnn": "PixelCNN", "dcgan": "DCGAN", "fcgan": "FC-GAN", "font": "font forgeries"}
+SOURCE_NAMES = {"pixelcnn": "PixelCNN", "dcgan": "DCGAN", "fcgan": "FC-GAN", "vae": "VAE", "diffusion": "diffusion",
+                "vae-rewrite": "VAE rewrites of human digits", "diffusion-rewrite": "diffusion rewrites of human digits",
+                "font": "font forgeries"}
 
 
 def _span(values: Iterable[float]) -> str:

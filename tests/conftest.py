@@ -36,7 +36,7 @@ def tiny_bundle_dir(tmp_path_factory) -> Path:
     from generators.train import TrainConfig, train
 
     run = tmp_path_factory.mktemp("tiny-run")
-    for name in ("pixelcnn", "dcgan", "fcgan"):
+    for name in ("pixelcnn", "dcgan", "fcgan", "vae", "diffusion"):  # the last two: forgers, not signals
         fields = preset_config("smoke", name)
         if name == "pixelcnn":
             # The smoke PixelCNN's 256-wide output head is most of its cost; 10 class passes

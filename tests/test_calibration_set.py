@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from detectors import calibrate as cal_mod
-from detectors.bundle import load_models
+from detectors.bundle import load_forgers, load_models
 from forensics.data import load_dataset
 
 
@@ -22,10 +22,11 @@ def test_human_rows_are_distinct_when_enough_and_evenly_repeated_when_not():
 
 def test_calibration_set_does_not_depend_on_the_number_of_workers(tiny_bundle_dir, monkeypatch):
     monkeypatch.setattr(cal_mod, "PREP_CHUNK", 4)  # several chunks per source, split across workers
-    models = load_models(tiny_bundle_dir)
-    human = load_dataset("mnist", train=False).images[:10, 0].numpy()
-    one = cal_mod.build_calibration_set(models, human, 6, seed=5, workers=1)
-    two = cal_mod.build_calibration_set(models, human, 6, seed=5, workers=2)
+    models, forgers = load_models(tiny_bundle_dir), load_forgers(tiny_bundle_dir)
+    test = load_dataset("mnist", train=False)
+    human, digits = test.images[:10, 0].numpy(), test.labels[:10].numpy()
+    one = cal_mod.build_calibration_set(models, human, 6, seed=5, workers=1, forgers=forgers, human_digits=digits)
+    two = cal_mod.build_calibration_set(models, human, 6, seed=5, workers=2, forgers=forgers, human_digits=digits)
     assert np.array_equal(one.images, two.images) and np.array_equal(one.source, two.source)
     assert np.array_equal(one.group, two.group) and one.dropped == two.dropped
     assert set(one.source) == {"human", *cal_mod.MACHINE_SOURCES}
@@ -34,7 +35,7 @@ def test_calibration_set_does_not_depend_on_the_number_of_workers(tiny_bundle_di
     assert "human" in complete and "font" in complete  # (a tiny generator's sample can be blank)
     for source in complete:
         assert set(one.condition[one.source == source]) == set(cal_mod.CONDITIONS), source
-    other = cal_mod.build_calibration_set(models, human, 6, seed=6, workers=1)
+    other = cal_mod.build_calibration_set(models, human, 6, seed=6, workers=1, forgers=forgers, human_digits=digits)
     assert not np.array_equal(one.images[: len(human)], other.images[: len(human)])  # the seed matters
 
 
@@ -48,3 +49,25 @@ def test_calibrate_refuses_bad_cnn_channels(channels, tmp_path):
     result = CliRunner().invoke(app, ["calibrate", "--run", str(tmp_path), "--out", str(tmp_path / "b"),
                                       "--cnn-channels", channels])
     assert result.exit_code == EXIT_USAGE and "--cnn-channels" in result.output
+
+
+def test_aligned_fakes_are_rewrites_of_the_human_digits(tiny_bundle_dir):
+    """The VAE's aligned fakes are its reconstructions of the calibration's own human digits (the
+    first ones), the diffusion model's are rewrites of the next ones, and each family gives half
+    its images as rewrites."""
+    import torch
+
+    forgers = load_forgers(tiny_bundle_dir)
+    test = load_dataset("mnist", train=False)
+    human, digits = test.images[:8, 0].numpy(), test.labels[:8].numpy()
+    vae = forgers["vae"]
+    made = cal_mod.rewrite_digits(vae, "vae-rewrite", human[:3], digits[:3], torch.Generator().manual_seed(0), 2)
+    want = vae.network.reconstruct(torch.as_tensor(human[:3])[:, None], torch.as_tensor(digits[:3]))[:, 0].numpy()
+    assert np.array_equal(made, want)
+    a = cal_mod.rewrite_digits(forgers["diffusion"], "diffusion-rewrite", human[3:6], digits[3:6],
+                               torch.Generator().manual_seed(1), 2)
+    b = cal_mod.rewrite_digits(forgers["diffusion"], "diffusion-rewrite", human[3:6], digits[3:6],
+                               torch.Generator().manual_seed(1), 3)
+    assert np.array_equal(a, b) and a.shape == (3, 28, 28)  # seeded; the batch size does not matter
+    assert list(cal_mod.family(np.array(["vae-rewrite", "diffusion-rewrite", "font", "human"]))) == [
+        "vae", "diffusion", "font", "human"]

@@ -133,28 +133,37 @@ def test_combiner_json_is_plain_data_and_bad_json_is_refused(bundle_dir):
 
 def test_bundle_manifest_records_checksums_commands_data_and_metrics(bundle_dir):
     m = json.loads((bundle_dir / "manifest.json").read_text())
-    assert set(m["model_files"]) == {"pixelcnn/model.pt", "dcgan/model.pt", "fcgan/model.pt", "cnn/model.pt",
-                                     "font_cnn/model.pt", "familiar_cnn/model.pt"}
-    assert set(m["scan_cnn"]["runs"]) == {"all", "pixelcnn", "dcgan", "fcgan", "font", "familiar_cnn"}
+    families = {"pixelcnn", "dcgan", "fcgan", "vae", "diffusion", "font"}
+    assert set(m["model_files"]) == {"pixelcnn/model.pt", "dcgan/model.pt", "fcgan/model.pt", "vae/model.pt",
+                                     "diffusion/model.pt", "cnn/model.pt", "font_cnn/model.pt", "familiar_cnn/model.pt"}
+    assert set(m["scan_cnn"]["runs"]) == families | {"all", "familiar_cnn"}
+    # A family left out takes its aligned fakes with it: the ScanCNN without the VAE saw neither
+    # its samples nor its rewrites of human digits.
+    counts, runs = m["scan_cnn"]["train_counts"], m["scan_cnn"]["runs"]
+    assert counts["vae-rewrite"] > 0 and counts["diffusion-rewrite"] > 0
+    for fam, sources in (("vae", ("vae", "vae-rewrite")), ("diffusion", ("diffusion", "diffusion-rewrite")),
+                         ("dcgan", ("dcgan",))):
+        assert runs[fam]["train_machine"] == runs["all"]["train_machine"] - sum(counts[s] for s in sources), fam
     assert m["scan_cnn"]["train_counts"]["outlier"] > 0 and "familiarity.json" in m["files"]
     fam = m["metrics"]["familiarity"]  # threshold on the fit half's humans; shares on the held-out half
     assert fam["quantile"] == 0.995 and set(fam["heldout_unfamiliar_share"]) >= {"human", "font"}
     assert m["scan_cnn"]["train_counts"]["font"] > 0 and m["calibration"]["font_forgeries"] > 0
     assert m["scan_cnn"]["human_split"] == "train" and m["scan_cnn"]["sample_seed"] != m["calibration"]["seed"]
     assert {"combiner.json", "human_reference.json", "ablation.json", "ablation.md"} <= set(m["files"])
-    assert set(m["training"]) == {"pixelcnn", "dcgan", "fcgan"} and m["data"]["sha256"]
+    assert set(m["training"]) == families - {"font"} and m["data"]["sha256"]
     assert m["metrics"]["heldout_ensemble"]["all_generators"]["auroc"] is not None
     ablation = json.loads((bundle_dir / "ablation.json").read_text())
-    assert set(ablation["leave_one_generator_out"]) == {"pixelcnn", "dcgan", "fcgan", "font"}
-    # the CNN of each left-out row was retrained without that source, and is reported alone
-    assert set(ablation["leave_one_generator_out_alone"]["cnn_logit"]) == {"pixelcnn", "dcgan", "fcgan", "font"}
+    assert set(ablation["leave_one_generator_out"]) == families
+    # the CNN of each left-out row was retrained without that family, and is reported alone
+    assert set(ablation["leave_one_generator_out_alone"]["cnn_logit"]) == families
+    assert {"vae-rewrite", "diffusion-rewrite"} <= set(ablation["heldout"])  # aligned fakes, each a column
     # font forgeries have their own held-out column; the headline figure stays generators only
     assert "font" in ablation["heldout"] and ablation["counts"]["font/heldout"] > 0
     assert "| signal |" in (bundle_dir / "ablation.md").read_text()
 
 
 @pytest.mark.parametrize("victim", ["combiner.json", "pixelcnn/model.pt", "cnn/model.pt", "font_cnn/model.pt",
-                                    "familiar_cnn/model.pt", "familiarity.json"])
+                                    "familiar_cnn/model.pt", "familiarity.json", "vae/model.pt"])
 def test_load_bundle_rejects_a_tampered_file(bundle_dir, tmp_path, victim):
     copy = tmp_path / "bundle"
     shutil.copytree(bundle_dir, copy)
@@ -272,7 +281,7 @@ def test_cli_score_writes_json_records_and_exits_1_when_an_input_failed(bundle_d
     assert len(records) == 6 and [r["status"] for r in records].count("error") == 1
     assert not list(tmp_path.glob(".records.json.*"))  # no temporary file left behind
     said = " ".join(result.output.split())  # the reviewer is told what a verdict is worth, from the bundle's metrics
-    assert "Calibrated against PixelCNN, DCGAN, FC-GAN and font forgeries" in said and "left out of calibration" in said
+    assert "Calibrated against PixelCNN, DCGAN, FC-GAN, VAE, diffusion, VAE rewrites of human digits, diffusion rewrites of human digits and font forgeries" in said and "left out of calibration" in said
 
 
 def test_cli_score_csv_and_missing_bundle(bundle_dir, scans, tmp_path):

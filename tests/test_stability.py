@@ -112,7 +112,7 @@ def test_refit_on_a_bundles_own_cnns(tiny_bundle_dir, tmp_path):
     out = tmp_path / "refit"
     ab = calibrate(None, out, per_generator=20, seed=3, command="test refit", cnns_from=tiny_bundle_dir,
                    signals="all")
-    for name in ("cnn", "font_cnn", "pixelcnn", "dcgan", "fcgan"):  # copied, not re-saved
+    for name in ("cnn", "font_cnn", "pixelcnn", "dcgan", "fcgan", "vae", "diffusion"):  # copied, not re-saved
         assert sha256_file(out / name / "model.pt") == sha256_file(tiny_bundle_dir / name / "model.pt")
     refit = load_bundle(out)
     assert refit.combiner.signals == list(ALL_SIGNALS) and ab["selected"] == "all"
@@ -120,7 +120,7 @@ def test_refit_on_a_bundles_own_cnns(tiny_bundle_dir, tmp_path):
     assert refit.manifest["scan_cnn"]["reused_from"]["path"] == str(tiny_bundle_dir)
     origin = ab["leave_one_generator_out_from"]
     assert origin["font"] == "measured"  # fonts can still be left out: the FontCNN is simply dropped
-    assert all(origin[g].startswith("carried from bundle") for g in ("pixelcnn", "dcgan", "fcgan"))
+    assert all(origin[g].startswith("carried from bundle") for g in ("pixelcnn", "dcgan", "fcgan", "vae", "diffusion"))
     old = json.loads((tiny_bundle_dir / "ablation.json").read_text())
     assert ab["leave_one_generator_out"]["dcgan"] == old["leave_one_generator_out"]["dcgan"]
     assert set(ab["verdict_changes"]) == {"required", "fast", "all"} and ab["verdict_changes"]["all"]["changed"] == 0
