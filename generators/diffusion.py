@@ -214,7 +214,11 @@ class Diffusion(nn.Module):
     def rewrite(self, x: torch.Tensor, y=None, t: int = 300, generator: torch.Generator | None = None,
                 steps: int | None = None) -> torch.Tensor:
         """Noise given digits to timestep t and denoise them back: machine digits made from human
-        ones (the "aligned fakes" of issue 21), closer to the original the lower t."""
+        ones (the "aligned fakes" of issue 21), closer to the original the lower t. By default
+        the DDIM steps are spaced as a full sample's (sample_steps over all timesteps), so a
+        rewrite costs t / timesteps of a sample."""
+        if steps is None:
+            steps = max(1, round(self.cfg.sample_steps * t / self.cfg.timesteps))
         x0 = self.scale(x.to(self.head_weight.device))
         eps = torch.randn(x0.shape, generator=generator, dtype=torch.float64,
                           device=generator.device if generator is not None else x0.device).to(x0)
