@@ -34,3 +34,16 @@ def test_a_failed_training_names_the_forger(tmp_path, monkeypatch):
     monkeypatch.setattr(subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 2, "", "no data"))
     with pytest.raises(RuntimeError, match="autoencoder.*no data"):
         new_forgers.forger_dir("autoencoder", tmp_path, quick=True)
+
+
+def test_a_forger_the_bundle_carries_is_marked_seen(tmp_path):
+    from forensics.checkpoint import sha256_file
+
+    folder = tmp_path / "vae"
+    folder.mkdir()
+    (folder / "model.pt").write_bytes(b"weights")
+    manifest = {"model_files": {"vae/model.pt": {"sha256": sha256_file(folder / "model.pt")}}}
+    assert new_forgers.in_bundle(folder, manifest)
+    (folder / "model.pt").write_bytes(b"other weights")  # another run of the same family: new
+    assert not new_forgers.in_bundle(folder, manifest)
+    assert not new_forgers.in_bundle(folder, {"model_files": {}})
