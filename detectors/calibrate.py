@@ -68,10 +68,6 @@ FAMILIES = (*GENERATORS, *FORGERIES)  # what leave-one-family-out leaves out, a 
 MACHINE_SOURCES = (*GENERATORS, *REWRITES, *FORGERIES)
 SOURCES = ("human", *MACHINE_SOURCES)
 
-
-def family(source: np.ndarray) -> np.ndarray:
-    """The family of each source (a rewrite's generator; any other source is its own family)."""
-    return np.array([REWRITES.get(str(s), str(s)) for s in source])
 # Every base image, human or machine, is seen as a scan, a print-and-scan and one capture
 # drawn from detectors.capture with the same distribution for every source (issue 21): a
 # low-resolution, faxed or phone-photographed digit then carries no label of its own.
@@ -93,6 +89,11 @@ HUMAN_POOL = 5000
 CNN_SEED_OFFSET = 1000  # the ScanCNN's generator samples use seed + this, calibration's use seed
 OUTLIER_SEED_OFFSET = 2000  # the familiarity CNN's outliers (detectors.outliers)
 FAMILIAR_QUANTILE = 0.995  # of human calibration images' familiarity logits: above it, "unfamiliar"
+
+
+def family(source: np.ndarray) -> np.ndarray:
+    """The family of each source (a rewrite's generator; any other source is its own family)."""
+    return np.array([REWRITES.get(str(s), str(s)) for s in source])
 
 
 @dataclass
@@ -579,14 +580,14 @@ def ablation_markdown(ab: dict) -> str:
                          f"{100 * c['human_called_machine']:.2f}% | {100 * c['machine_called_machine']:.2f}% |")
         lines.append("")
     origin = ab.get("leave_one_generator_out_from") or {}
-    lines += ["## Leave one machine source out (chosen ensemble and ScanCNN fitted without it)", "",
-              "| held-out source | AUROC | AP | TPR at 1% FPR | measured |", "|---|---|---|---|---|"]
+    lines += ["## Leave one family out (chosen ensemble and ScanCNN fitted without it, its rewrites included)", "",
+              "| held-out family | AUROC | AP | TPR at 1% FPR | measured |", "|---|---|---|---|---|"]
     for g, m in ab["leave_one_generator_out"].items():
         lines.append(f"| {g} | {_fmt(m['auroc'])} | {_fmt(m['average_precision'])} | {_fmt(m['tpr_at_1pct_fpr'])} "
                      f"| {origin.get(g, 'measured')} |")
     for n, per_g in ab.get("leave_one_generator_out_alone", {}).items():
-        lines += ["", f"{n} alone, from a model trained without the held-out source:", "",
-                  "| held-out source | AUROC | AP | TPR at 1% FPR |", "|---|---|---|---|"]
+        lines += ["", f"{n} alone, from a model trained without the held-out family:", "",
+                  "| held-out family | AUROC | AP | TPR at 1% FPR |", "|---|---|---|---|"]
         for g, m in per_g.items():
             lines.append(f"| {g} | {_fmt(m['auroc'])} | {_fmt(m['average_precision'])} | {_fmt(m['tpr_at_1pct_fpr'])} |")
     lines += ["", "## Chosen ensemble by condition", "", "| condition | AUROC | AP | TPR at 1% FPR | human | machine |",

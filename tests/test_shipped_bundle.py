@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 from sklearn.metrics import roc_auc_score
 
-from detectors.bundle import DEFAULT_BUNDLE, load_bundle
+from detectors.bundle import DEFAULT_BUNDLE, load_bundle, load_forgers
 from detectors.fonts import font_forgeries
 from detectors.printscan import render_scan
 from detectors.engine import score_paths
@@ -58,6 +58,8 @@ def machine_frames(bundle, generator: str, n: int = 60) -> np.ndarray:
         samples = torch.as_tensor(font_forgeries(n, np.random.default_rng(20240611))).unsqueeze(1)
     elif generator == "pixelcnn":
         samples = models.pixelcnn.eval().sample(n, y=torch.arange(n) % 10, generator=g)
+    elif generator in ("vae", "diffusion"):  # forgers the bundle carries; scoring never loads them
+        samples = load_forgers(DEFAULT_BUNDLE, names=(generator,))[generator].sample(n, g)
     else:
         samples = getattr(models, generator).sample(n, generator=g)
     frames = []
@@ -74,7 +76,7 @@ def p_machine(frames, bundle) -> np.ndarray:
     return np.array([r["p_machine"] for r in score_images(frames, bundle, stability=False)])
 
 
-@pytest.mark.parametrize("generator", ["dcgan", "fcgan", "pixelcnn", "font"])
+@pytest.mark.parametrize("generator", ["dcgan", "fcgan", "pixelcnn", "vae", "diffusion", "font"])
 def test_fresh_machine_scans_score_above_held_out_human_scans(bundle, human_frames, generator):
     ph, pm = p_machine(human_frames, bundle), p_machine(machine_frames(bundle, generator), bundle)
     auroc = roc_auc_score(np.r_[np.zeros(len(ph)), np.ones(len(pm))], np.r_[ph, pm])
@@ -99,7 +101,7 @@ def test_held_out_human_scans_are_called_human_and_their_digits_read(bundle, tmp
     assert np.mean(np.array(read) == labels) >= MIN_DIGITS_READ, list(zip(read, labels))
 
 
-@pytest.mark.parametrize("generator", ["dcgan", "fcgan", "pixelcnn", "font"])
+@pytest.mark.parametrize("generator", ["dcgan", "fcgan", "pixelcnn", "vae", "diffusion", "font"])
 def test_fresh_machine_scans_are_called_machine(bundle, generator):
     records = score_images(machine_frames(bundle, generator, n=40), bundle, stability=True)
     assert _share(records, "machine") >= MIN_MACHINE and _share(records, "human") <= MAX_WRONG
@@ -163,3 +165,16 @@ def test_a_fashion_item_is_uncertain_and_unfamiliar_never_machine(bundle):
     unfamiliar = [r for r in records if r["unfamiliar"]]
     assert all(r["verdict"] == "uncertain" and r["reason"] == "unfamiliar" for r in unfamiliar)
     assert len(unfamiliar) >= MIN_FASHION_UNFAMILIAR, [round(r["familiarity_logit"], 2) for r in records]
+
+
+def test_the_bundles_forgers_can_be_sampled_without_a_run_folder(tmp_path):
+    """The VAE and the diffusion model ship as forgers (calibration's, never scoring's):
+    `forensics sample -m vae` draws from the bundle's own copy, checked against its manifest."""
+    from typer.testing import CliRunner
+
+    from forensics.cli import app
+
+    out = tmp_path / "vae.png"
+    r = CliRunner().invoke(app, ["sample", "-m", "vae", "-n", "4", "--out", str(out), "--seed", "1"])
+    assert r.exit_code == 0 and out.is_file(), r.output
+    assert "shipped bundle's vae" in " ".join(r.output.split())
