@@ -125,13 +125,14 @@ def forger_samples(name: str, folder: Path, n: int, seed: int, rewrite: np.ndarr
     digits, for a class-conditional model, are ``rewrite_digits``)."""
     import torch
 
-    from detectors.calibrate import REWRITES, rewrite_digits
+    from detectors.calibrate import REWRITES
+    from detectors.calibrate import rewrite_digits as rewrite_with
     from generators.load import load_generator
 
     gen = load_generator(folder)
     g = torch.Generator().manual_seed(SAMPLE_SEED + seed)
     if name in REWRITES:  # exactly as calibration makes its aligned fakes
-        return rewrite_digits(gen, name, rewrite[:n], rewrite_digits[:n], g, SAMPLE_BATCH)
+        return rewrite_with(gen, name, rewrite[:n], rewrite_digits[:n], g, SAMPLE_BATCH)
     parts = []
     for i in range(0, n, SAMPLE_BATCH):
         k = min(SAMPLE_BATCH, n - i)
