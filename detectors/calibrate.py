@@ -212,13 +212,14 @@ def _map(fn, tasks: list, workers: int):
 def build_calibration_set(models: DetectorModels, human: np.ndarray, per_generator: int, seed: int = 0,
                           sample_batch: int = 100, progress: Progress | None = None,
                           workers: int = 1, forgers: dict | None = None,
-                          human_digits: np.ndarray | None = None) -> CalibrationSet:
+                          human_digits: np.ndarray | None = None, aligned_fakes: bool = False) -> CalibrationSet:
     """Human frames (as given), per_generator images of each generator family and as many font
     forgeries, each preprocessed as a scan, a print-and-scan and a random capture.
 
-    A family with a rewriter (REWRITES; ``forgers`` holds its model) gives half its images as
-    samples, half as rewrites of the human frames (whose labels are ``human_digits``): the VAE
-    rewrites the first of them, the diffusion model the next, wrapping round if there are few.
+    With ``aligned_fakes`` a family with a rewriter (REWRITES; ``forgers`` holds its model) gives
+    half its images as samples, half as rewrites of the human frames (whose labels are
+    ``human_digits``): the VAE rewrites the first of them, the diffusion model the next, wrapping
+    round if there are few.
     Scanning and preprocessing run in ``workers`` processes; the result does not depend on
     how many."""
     forgers = forgers or {}
@@ -228,7 +229,7 @@ def build_calibration_set(models: DetectorModels, human: np.ndarray, per_generat
     bases: list[tuple[str, np.ndarray | int]] = [("human", human)]
     rewrites, offset = [], 0
     for name in (*MODEL_NAMES, *(f for f in FORGER_NAMES if f in forgers)):
-        rewriter = next((r for r, fam in REWRITES.items() if fam == name), None)
+        rewriter = next((r for r, fam in REWRITES.items() if fam == name), None) if aligned_fakes else None
         n_rewrites = per_generator // 2 if rewriter else 0
         bases.append((name, sample_generator(models, name, per_generator - n_rewrites, g, sample_batch, progress,
                                              forgers)))
@@ -673,7 +674,7 @@ def _cnn_logits(model: ScanCNN, images: np.ndarray, device: torch.device) -> np.
 
 def train_cnns(models: DetectorModels, human: np.ndarray, per_generator: int, cfg: CNNConfig, seed: int,
                sample_batch: int, progress: Progress | None = None, workers: int = 1, forgers: dict | None = None,
-               human_digits: np.ndarray | None = None) -> tuple[dict[str, ScanCNN], dict]:
+               human_digits: np.ndarray | None = None, aligned_fakes: bool = False) -> tuple[dict[str, ScanCNN], dict]:
     """From one training set: the ScanCNN (human vs the generators, "all"), one ScanCNN
     without each generator family, its rewrites included (for the leave-one-out ablation), the FontCNN (human vs font
     forgeries, "font") and the familiarity CNN (every known source vs as many outliers as a
@@ -683,7 +684,7 @@ def train_cnns(models: DetectorModels, human: np.ndarray, per_generator: int, cf
     AUROC on the generators (0.971 -> 0.948, 8 epochs), a small network spending itself on
     two different questions; apart, each signal is also one a reviewer can read."""
     train_set = build_calibration_set(models, human, per_generator, seed + CNN_SEED_OFFSET, sample_batch, progress,
-                                      workers, forgers, human_digits)
+                                      workers, forgers, human_digits, aligned_fakes)
     y = train_set.is_machine
     src = train_set.source
     fam = family(src)
@@ -747,7 +748,7 @@ def calibrate(run_dir: str | Path | None, out_dir: str | Path, per_generator: in
               data_dir: str | None = None, device: str = "cpu", sample_batch: int = 100, signal_batch: int = 256,
               console: Console | None = None, command: str | None = None, cnn_per_generator: int = 3000,
               cnn_config: CNNConfig = CNNConfig(), workers: int = 1, signals: str = "auto",
-              cnns_from: str | Path | None = None) -> dict:
+              cnns_from: str | Path | None = None, aligned_fakes: bool = False) -> dict:
     """Train the ScanCNN, build the calibration set from RUN_DIR's models, fit the combiner,
     measure the re-scan bound, write the bundle to OUT_DIR.
 
@@ -792,7 +793,7 @@ def calibrate(run_dir: str | Path | None, out_dir: str | Path, per_generator: in
             cnn_rows = _human_rows(len(train_split), (len(families) - len(FORGERIES)) * cnn_per_generator, rng)
             cnns, cnn_info = train_cnns(models, train_split.images[cnn_rows, 0].numpy(), cnn_per_generator, cnn_config,
                                         seed, sample_batch, progress, workers, forgers,
-                                        train_split.labels[cnn_rows].numpy())
+                                        train_split.labels[cnn_rows].numpy(), aligned_fakes)
             shipped = {"cnn": cnns["all"], "font_cnn": cnns["font"], FAMILIAR_NAME: cnns[FAMILIAR_NAME]}  # file -> CNN
             for name, cnn in shipped.items():  # from here on the models are the bundle's, as scoring will see them
                 setattr(models, name, for_inference(cnn, models.device))
@@ -800,7 +801,7 @@ def calibrate(run_dir: str | Path | None, out_dir: str | Path, per_generator: in
             names = (*CNN_NAMES, *((FAMILIAR_NAME,) if models.familiar_cnn is not None else ()))
             cnns, shipped = {}, {name: run_dir / name / "model.pt" for name in names}  # copied unchanged
         cal = build_calibration_set(models, human, per_generator, seed, sample_batch, progress, workers, forgers,
-                                    human_digits)
+                                    human_digits, aligned_fakes)
         sig = signal_table(cal.images, models, signal_batch, progress)
     logo_signals = {}
     for g in families:
@@ -840,8 +841,9 @@ def calibrate(run_dir: str | Path | None, out_dir: str | Path, per_generator: in
                  command=command or " ".join(["forensics", *sys.argv[1:]]),
                  calibration={"per_generator": per_generator, "human_images": n_human, "seed": seed,
                               "font_forgeries": per_generator, "families": list(families),
+                              "aligned_fakes": aligned_fakes,
                               "rewrites": {r: f"half of {fam}'s images, made from the human calibration digits"
-                                           for r, fam in REWRITES.items() if fam in forgers},
+                                           for r, fam in REWRITES.items() if fam in forgers and aligned_fakes},
                               "dataset": dataset, "human_split": f"test[:{pool}]", "device": device,
                               "machine": _machine(models.device), "torch": torch.__version__,
                               "counts": ab["counts"], "dropped_no_ink": cal.dropped},

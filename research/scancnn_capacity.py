@@ -7,7 +7,6 @@ a calibration-style held-out set (MNIST test[:4000] and 1,000 samples a generato
 Results in docs/experiments.md. Run: FORENSICS_DATA=... PYTHONPATH=. python research/scancnn_capacity.py"""
 import time
 
-import numpy as np
 import torch
 
 from detectors.bundle import DEFAULT_BUNDLE, load_bundle

@@ -45,7 +45,7 @@ def tiny_bundle_dir(tmp_path_factory) -> Path:
         train(TrainConfig(model=name, out=str(run), seed=1, **fields), log=lambda *_: None)
     out = tmp_path_factory.mktemp("tiny-bundle")
     calibrate(run, out, per_generator=TINY_BUNDLE_PER_GENERATOR, seed=0, command="test",
-              cnn_per_generator=TINY_BUNDLE_PER_GENERATOR, cnn_config=CNNConfig(epochs=1))
+              cnn_per_generator=TINY_BUNDLE_PER_GENERATOR, cnn_config=CNNConfig(epochs=1), aligned_fakes=True)
     return out
 
 

@@ -25,8 +25,9 @@ def test_calibration_set_does_not_depend_on_the_number_of_workers(tiny_bundle_di
     models, forgers = load_models(tiny_bundle_dir), load_forgers(tiny_bundle_dir)
     test = load_dataset("mnist", train=False)
     human, digits = test.images[:10, 0].numpy(), test.labels[:10].numpy()
-    one = cal_mod.build_calibration_set(models, human, 6, seed=5, workers=1, forgers=forgers, human_digits=digits)
-    two = cal_mod.build_calibration_set(models, human, 6, seed=5, workers=2, forgers=forgers, human_digits=digits)
+    kw = dict(forgers=forgers, human_digits=digits, aligned_fakes=True)
+    one = cal_mod.build_calibration_set(models, human, 6, seed=5, workers=1, **kw)
+    two = cal_mod.build_calibration_set(models, human, 6, seed=5, workers=2, **kw)
     assert np.array_equal(one.images, two.images) and np.array_equal(one.source, two.source)
     assert np.array_equal(one.group, two.group) and one.dropped == two.dropped
     assert set(one.source) == {"human", *cal_mod.MACHINE_SOURCES}
@@ -35,7 +36,8 @@ def test_calibration_set_does_not_depend_on_the_number_of_workers(tiny_bundle_di
     assert "human" in complete and "font" in complete  # (a tiny generator's sample can be blank)
     for source in complete:
         assert set(one.condition[one.source == source]) == set(cal_mod.CONDITIONS), source
-    other = cal_mod.build_calibration_set(models, human, 6, seed=6, workers=1, forgers=forgers, human_digits=digits)
+    other = cal_mod.build_calibration_set(models, human, 6, seed=6, workers=1, **kw)
+
     assert not np.array_equal(one.images[: len(human)], other.images[: len(human)])  # the seed matters
 
 
@@ -71,3 +73,18 @@ def test_aligned_fakes_are_rewrites_of_the_human_digits(tiny_bundle_dir):
     assert np.array_equal(a, b) and a.shape == (3, 28, 28)  # seeded; the batch size does not matter
     assert list(cal_mod.family(np.array(["vae-rewrite", "diffusion-rewrite", "font", "human"]))) == [
         "vae", "diffusion", "font", "human"]
+
+
+@pytest.mark.parametrize("aligned", [False, True])
+def test_a_forger_family_gives_half_rewrites_only_with_aligned_fakes(tiny_bundle_dir, monkeypatch, aligned):
+    monkeypatch.setattr(cal_mod, "scan_sources", lambda bases, *a, **k: bases)  # the base images, unscanned
+    test = load_dataset("mnist", train=False)
+    bases = dict(cal_mod.build_calibration_set(load_models(tiny_bundle_dir), test.images[:10, 0].numpy(), 6,
+                                               forgers=load_forgers(tiny_bundle_dir),
+                                               human_digits=test.labels[:10].numpy(), aligned_fakes=aligned))
+    sizes = {name: v if isinstance(v, int) else len(v) for name, v in bases.items()}
+    if aligned:
+        assert sizes == {"human": 10, "pixelcnn": 6, "dcgan": 6, "fcgan": 6, "vae": 3, "diffusion": 3,
+                         "vae-rewrite": 3, "diffusion-rewrite": 3, "font": 6}
+    else:
+        assert sizes == {"human": 10, "pixelcnn": 6, "dcgan": 6, "fcgan": 6, "vae": 6, "diffusion": 6, "font": 6}
