@@ -485,9 +485,9 @@ def _caught(per_source: Any, skip: str = "") -> dict[str, float]:
 def write_bundle(out: str | Path, run_dir: str | Path, cnns: dict, combiner: Combiner, reference: HumanReference,
                  ablation_json: str, ablation_md: str, stability: StabilityBound | None = None,
                  familiarity: Familiarity | None = None, forgers: tuple[str, ...] = (), **info: Any) -> Path:
-    """Copy the run's models (MODEL_NAMES and ``forgers``) into OUT, save the CNNs (``cnns[name]`` for each of CNN_NAMES, and
-    FAMILIAR_NAME with ``familiarity``: a model, or the path of a model.pt to copy as it is)
-    beside them and write the bundle's files, the manifest last.
+    """Copy the run's models (MODEL_NAMES and ``forgers``) into OUT, save the CNNs (``cnns[name]``
+    for each of CNN_NAMES, and FAMILIAR_NAME with ``familiarity``: a model, or the path of a
+    model.pt to copy as it is) beside them and write the bundle's files, the manifest last.
 
     The old manifest goes first, so a bundle interrupted half-way fails to load with
     "no manifest" instead of mixing old and new files.

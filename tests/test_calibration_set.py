@@ -37,7 +37,6 @@ def test_calibration_set_does_not_depend_on_the_number_of_workers(tiny_bundle_di
     for source in complete:
         assert set(one.condition[one.source == source]) == set(cal_mod.CONDITIONS), source
     other = cal_mod.build_calibration_set(models, human, 6, seed=6, workers=1, **kw)
-
     assert not np.array_equal(one.images[: len(human)], other.images[: len(human)])  # the seed matters
 
 
@@ -54,9 +53,8 @@ def test_calibrate_refuses_bad_cnn_channels(channels, tmp_path):
 
 
 def test_aligned_fakes_are_rewrites_of_the_human_digits(tiny_bundle_dir):
-    """The VAE's aligned fakes are its reconstructions of the calibration's own human digits (the
-    first ones), the diffusion model's are rewrites of the next ones, and each family gives half
-    its images as rewrites."""
+    """The VAE's aligned fakes are its reconstructions of the given human digits; the diffusion
+    model's rewrites are seeded and do not depend on the batch size."""
     import torch
 
     forgers = load_forgers(tiny_bundle_dir)
