@@ -13,6 +13,10 @@ drawn from the numpy Generator given:
     scanner     soft optics and sensor noise: blur 0.6-1.5 frame px, noise sigma 4-12
     box_lines   the printed box of a form's comb field around the digit, 1-3 px lines,
                 partly inside the crop
+    block_grid  a form reader's grid (the NIST/UCI optdigits pipeline): binarised at 4x,
+                cropped to the ink, size-normalised with aspect kept into a 6-10 block grid
+                (0-1 block of margin), ink counted per 4x4 block (17 grey levels), upsampled
+                4-8x: few, coarse levels and a digit that fills its crop
 
 They serve two uses (issue 21): held-out *human* variety sets made from MNIST test digits that
 no part of the detector was fitted on, to measure false "machine" rates; and, applied with
@@ -28,7 +32,8 @@ from scipy import ndimage
 
 from .printscan import jpeg
 
-CAPTURES = ("low_res", "fax", "thick_pen", "thin_pen", "phone", "scanner", "box_lines")
+CAPTURES = ("low_res", "fax", "thick_pen", "thin_pen", "phone", "scanner", "box_lines", "block_grid")
+BLOCK = 4  # a block_grid cell is BLOCK x BLOCK binary pixels, so it holds 0..16 ink
 
 
 def capture(frame: np.ndarray, name: str, rng: np.random.Generator) -> Image.Image:
@@ -61,6 +66,8 @@ def capture(frame: np.ndarray, name: str, rng: np.random.Generator) -> Image.Ima
         return Image.fromarray(np.clip(np.round(noisy), 0, 255).astype(np.uint8))
     if name == "box_lines":
         return _boxed(frame, rng)
+    if name == "block_grid":
+        return _block_grid(frame, rng)
     raise ValueError(f"unknown capture {name!r}; choose from {', '.join(CAPTURES)}")
 
 
@@ -112,3 +119,26 @@ def _boxed(frame: np.ndarray, rng: np.random.Generator) -> Image.Image:
     inset = int(rng.integers(0, 4))
     draw.rectangle([inset, inset, side - 1 - inset, side - 1 - inset], outline=grey, width=width)
     return page
+
+
+def _block_grid(frame: np.ndarray, rng: np.random.Generator) -> Image.Image:
+    """The digit as a form reader stores it: binary, normalised into a coarse grid, ink counted
+    per block (see the module docstring); dark ink on white, upsampled as a viewer would."""
+    ink = _ink(frame, BLOCK)
+    on = ink > rng.uniform(0.3, 0.6)
+    if not on.any():  # a faint digit: keep whatever ink there is
+        on = ink > 0
+    rows, cols = np.nonzero(on)
+    crop = on[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    blocks, margin = int(rng.integers(6, 11)), int(rng.integers(0, 2))
+    inner = (blocks - 2 * margin) * BLOCK
+    h, w = crop.shape
+    th, tw = max(1, round(inner * h / max(h, w))), max(1, round(inner * w / max(h, w)))
+    fitted = np.asarray(Image.fromarray(crop.astype(np.uint8) * 255).resize((tw, th), Image.Resampling.NEAREST)) > 127
+    grid = np.zeros((blocks * BLOCK, blocks * BLOCK), dtype=bool)
+    top, left = margin * BLOCK + (inner - th) // 2, margin * BLOCK + (inner - tw) // 2
+    grid[top : top + th, left : left + tw] = fitted
+    counts = grid.reshape(blocks, BLOCK, blocks, BLOCK).sum(axis=(1, 3))
+    grey = (255 - np.round(counts * 255 / BLOCK**2)).astype(np.uint8)
+    up = blocks * int(rng.integers(4, 9))
+    return Image.fromarray(grey).resize((up, up), Image.Resampling.BICUBIC)
