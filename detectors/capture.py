@@ -16,7 +16,7 @@ drawn from the numpy Generator given:
     block_grid  a form reader's grid (the NIST/UCI optdigits pipeline): binarised at 4x,
                 cropped to the ink, size-normalised with aspect kept into a 6-10 block grid
                 (0-1 block of margin), ink counted per 4x4 block (17 grey levels), upsampled
-                4-8x: few, coarse levels and a digit that fills its crop
+                5-8x: few, coarse levels and a digit that fills its crop
 
 They serve two uses (issue 21): held-out *human* variety sets made from MNIST test digits that
 no part of the detector was fitted on, to measure false "machine" rates; and, applied with
@@ -140,5 +140,5 @@ def _block_grid(frame: np.ndarray, rng: np.random.Generator) -> Image.Image:
     grid[top : top + th, left : left + tw] = fitted
     counts = grid.reshape(blocks, BLOCK, blocks, BLOCK).sum(axis=(1, 3))
     grey = (255 - np.round(counts * 255 / BLOCK**2)).astype(np.uint8)
-    up = blocks * int(rng.integers(4, 9))
+    up = blocks * int(rng.integers(5, 9))
     return Image.fromarray(grey).resize((up, up), Image.Resampling.BICUBIC)
