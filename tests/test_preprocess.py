@@ -307,3 +307,14 @@ def test_light_falling_off_across_a_phone_photo_still_finds_the_ink():
     digit = MNIST_DIGITS[1]
     frame = preprocess_image(_paper_scan(digit, light_falloff=0.35))
     assert mae(frame, digit) < MAX_MAE_PER_IMAGE
+
+
+def test_a_zero_cropped_so_tight_its_ring_touches_every_edge_is_still_found():
+    # As a form reader stores a character: ink on much of the border, whose spread alone would
+    # read as paper noise louder than the ink.
+    yy, xx = np.mgrid[0:48, 0:48]
+    ring = np.exp(-(((np.hypot(yy - 23.5, xx - 23.5) / 26 - 0.8) / 0.16) ** 2))
+    frame = preprocess_image(Image.fromarray(np.clip(255 - 235 * ring, 0, 255).astype(np.uint8)))
+    assert frame[12:16, 12:16].max() < 60  # the hole stays paper
+    quadrants = [frame[:14, :14], frame[:14, 14:], frame[14:, :14], frame[14:, 14:]]
+    assert all(q.max() > 200 for q in quadrants)  # and the ring is ink all round
