@@ -128,9 +128,11 @@ def _block_grid(frame: np.ndarray, rng: np.random.Generator) -> Image.Image:
     on = ink > rng.uniform(0.3, 0.6)
     if not on.any():  # a faint digit: keep whatever ink there is
         on = ink > 0
+    blocks, margin = int(rng.integers(6, 11)), int(rng.integers(0, 2))
+    if not on.any():  # a blank sample: a blank grid, which preprocessing reports as no ink
+        return Image.new("L", (blocks * BLOCK * 5, blocks * BLOCK * 5), 255)
     rows, cols = np.nonzero(on)
     crop = on[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
-    blocks, margin = int(rng.integers(6, 11)), int(rng.integers(0, 2))
     inner = (blocks - 2 * margin) * BLOCK
     h, w = crop.shape
     th, tw = max(1, round(inner * h / max(h, w))), max(1, round(inner * w / max(h, w)))

@@ -32,3 +32,12 @@ def test_each_capture_is_a_seeded_scan_with_dark_ink_on_paper(name):
 def test_an_unknown_capture_is_refused():
     with pytest.raises(ValueError, match="unknown capture"):
         capture(frame(), "polaroid", np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("name", CAPTURES)
+def test_a_blank_sample_is_captured_as_a_page_without_ink(name):
+    # A generator can draw nothing; calibration then counts it as dropped, it must not crash.
+    from detectors.printscan import preprocess_or_none
+
+    page = capture(np.zeros((28, 28), np.uint8), name, np.random.default_rng(0))
+    assert preprocess_or_none(np.asarray(page.convert("L"))) is None
