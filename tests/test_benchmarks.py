@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from detectors.calibrate import CONDITIONS
+from detectors.capture import CAPTURES
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = ("generator_quality", "nll", "training", "robustness", "new_forgers", "human_variety", "lr_calibration", "forms", "speed",
@@ -89,7 +90,8 @@ def test_quick_benchmarks_run_and_write_finite_results(tmp_path):
     assert [e["options"] for e in throughput["end_to_end"]] == ["(defaults)", "--no-stability"]
     assert all(e["marginal_scans_per_second"] > 0 and e["peak_rss_mb"] > 0 for e in throughput["end_to_end"])
     variety = json.loads((tmp_path / "human_variety.json").read_text())
-    assert len(variety["sets"]) == 10 and all(0 <= r["called_machine"] <= 1 for r in variety["sets"].values())
+    # every capture, plus the plain scans, load_digits and Fashion items
+    assert len(variety["sets"]) == len(CAPTURES) + 3 and all(0 <= r["called_machine"] <= 1 for r in variety["sets"].values())
     assert all(r["unfamiliar"] is None or 0 <= r["unfamiliar"] <= r["uncertain"] + 1e-9 for r in variety["sets"].values())
     lr = json.loads((tmp_path / "lr_calibration.json").read_text())
     assert 0 <= lr["cllr_min_bits"] <= lr["cllr_bits"] + 1e-9 and sum(b["n"] for b in lr["reliability"]) > 0
