@@ -131,6 +131,14 @@ def _block_grid(frame: np.ndarray, rng: np.random.Generator) -> Image.Image:
     blocks, margin = int(rng.integers(6, 11)), int(rng.integers(0, 2))
     if not on.any():  # a blank sample: a blank grid, which preprocessing reports as no ink
         return Image.new("L", (blocks * BLOCK * 5, blocks * BLOCK * 5), 255)
+    grey = (255 - np.round(grid_counts(on, blocks, margin) * 255 / BLOCK**2)).astype(np.uint8)
+    up = blocks * int(rng.integers(5, 9))
+    return Image.fromarray(grey).resize((up, up), Image.Resampling.BICUBIC)
+
+
+def grid_counts(on: np.ndarray, blocks: int, margin: int) -> np.ndarray:
+    """A binary ink mask (some ink) cropped to its ink, fitted with aspect kept inside a margin of
+    ``margin`` blocks of a ``blocks`` x ``blocks`` grid, ink pixels counted per BLOCK x BLOCK cell."""
     rows, cols = np.nonzero(on)
     crop = on[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
     inner = (blocks - 2 * margin) * BLOCK
@@ -140,7 +148,4 @@ def _block_grid(frame: np.ndarray, rng: np.random.Generator) -> Image.Image:
     grid = np.zeros((blocks * BLOCK, blocks * BLOCK), dtype=bool)
     top, left = margin * BLOCK + (inner - th) // 2, margin * BLOCK + (inner - tw) // 2
     grid[top : top + th, left : left + tw] = fitted
-    counts = grid.reshape(blocks, BLOCK, blocks, BLOCK).sum(axis=(1, 3))
-    grey = (255 - np.round(counts * 255 / BLOCK**2)).astype(np.uint8)
-    up = blocks * int(rng.integers(5, 9))
-    return Image.fromarray(grey).resize((up, up), Image.Resampling.BICUBIC)
+    return grid.reshape(blocks, BLOCK, blocks, BLOCK).sum(axis=(1, 3))

@@ -43,17 +43,9 @@ def uci_render(counts: np.ndarray) -> Image.Image:
 
 
 def optdigits(frame: np.ndarray) -> Image.Image:
-    """The optdigits recipe itself on an MNIST frame: binarised, cropped, fitted (aspect kept)
-    into 32x32 with no margin, 4x4 block counts: block_grid's harshest setting, always."""
-    on = frame > 127
-    rows, cols = np.nonzero(on)
-    crop = on[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
-    h, w = crop.shape
-    th, tw = max(1, round(32 * h / max(h, w))), max(1, round(32 * w / max(h, w)))
-    fitted = np.asarray(Image.fromarray(crop.astype(np.uint8) * 255).resize((tw, th), Image.Resampling.NEAREST)) > 127
-    grid = np.zeros((32, 32), dtype=bool)
-    grid[(32 - th) // 2 : (32 - th) // 2 + th, (32 - tw) // 2 : (32 - tw) // 2 + tw] = fitted
-    return uci_render(grid.reshape(8, 4, 8, 4).sum(axis=(1, 3)))
+    """The optdigits recipe itself on an MNIST frame: binarised, fitted (aspect kept) into 32x32
+    with no margin, 4x4 block counts: block_grid's harshest setting, always."""
+    return uci_render(capture.grid_counts(frame > 127, blocks=8, margin=0))
 
 
 def low_res(frame: np.ndarray, side: int) -> Image.Image:
