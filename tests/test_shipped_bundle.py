@@ -126,8 +126,10 @@ def test_scores_on_the_example_scans_are_what_they_were(bundle):
     for name, want in expected.items():
         got = records[name]
         assert (got["verdict"], got["digit"], got["rescanned"]) == (want["verdict"], want["digit"], want["rescanned"]), name
+        # Not bit-exact: another CPU's vector kernels (AVX-512, AMX) round float32 sums differently,
+        # moving a probability by ~1e-7 (seen: 4e-8 on an AMX machine); a refactor moves it far more.
         for key in ("p_machine", "p_machine_min", "p_machine_max"):
-            assert abs(got[key] - want[key]) <= 1e-9, (name, key, got[key], want[key])
+            assert abs(got[key] - want[key]) <= 1e-6, (name, key, got[key], want[key])
 
 
 # Issue 21: honest digits from other captures and writers are not accused, and an input unlike
