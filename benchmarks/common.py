@@ -239,3 +239,9 @@ def main(run, markdown, doc: str | None, options: tuple = (), results: Path = RE
     quick, out, seed = args.pop("quick"), args.pop("out"), args.pop("seed")
     set_threads(args.pop("threads"))
     print(markdown(run(quick, out, seed, **{k: v for k, v in args.items() if v is not None})))
+
+
+def thresholds_text(result: dict) -> str:
+    """The verdict thresholds a result was measured at (0.8 / 0.2 for results from before bundles carried them)."""
+    t = result.get("thresholds") or {"t_machine": 0.8, "t_human": 0.2}
+    return f"machine >= {t['t_machine']:g}, human <= {t['t_human']:g}"

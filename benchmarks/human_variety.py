@@ -10,7 +10,7 @@ no part of it was fitted on, captured the ways real forms arrive.
   anything the bundle knows, which must come out ``uncertain`` / ``unfamiliar``, never machine.
 
 Each scan is preprocessed and scored as `forensics score` does (detectors.score.score_images,
-default thresholds and --stability near). Per set: the share called machine (the false
+the bundle's thresholds and --stability near). Per set: the share called machine (the false
 accusations), uncertain and human, the share found unfamiliar, the mean p_machine, and the
 scans preprocessing found no ink in.
 
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import log, machine_info, main, write_result
+from benchmarks.common import log, machine_info, main, thresholds_text, write_result
 
 NAME = "human_variety"
 FULL_N, QUICK_N = 600, 20
@@ -98,7 +98,7 @@ def run(quick: bool, out_dir: Path, seed: int = SEED, n: int | None = None) -> d
             f"({time.perf_counter() - t:.0f} s)")
     result = {"benchmark": NAME, "quick": quick, "seed": seed, "n_per_capture": n,
               "mnist_split": f"test[{HELD_OUT_START}:]", "bundle": describe_bundle(bundle)["version"],
-              "thresholds": {"t_machine": 0.8, "t_human": 0.2}, "stability": "near", "sets": results,
+              "thresholds": bundle.thresholds.to_dict(), "stability": "near", "sets": results,
               "seconds": round(time.perf_counter() - started, 1), "machine": machine_info()}
     write_result(out_dir, NAME, result)
     return result
@@ -106,8 +106,8 @@ def run(quick: bool, out_dir: Path, seed: int = SEED, n: int | None = None) -> d
 
 def markdown(result: dict) -> str:
     lines = [f"Human digits never fitted on: {result['n_per_capture']} of MNIST {result['mnist_split']} per capture "
-             f"(detectors/capture.py), and scikit-learn's `load_digits`; bundle {result['bundle']}, default "
-             f"thresholds, `--stability near`{'; quick mode' if result['quick'] else ''}.", "",
+             f"(detectors/capture.py), and scikit-learn's `load_digits`; bundle {result['bundle']}, thresholds "
+             f"{thresholds_text(result)}, `--stability near`{'; quick mode' if result['quick'] else ''}.", "",
              "| human set | scans | called machine (false accusation) | uncertain | of them unfamiliar | called human | "
              "mean p_machine | no re-scan moves p_machine > 0.2 (target ≥ 99%) | no ink |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]

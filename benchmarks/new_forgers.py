@@ -25,7 +25,7 @@ test[5000:] digits, never the human set's. Every base image becomes a scan, a pr
 and a random capture exactly as calibration makes them (detectors.calibrate.scan_chunk), is
 preprocessed and scored by detectors.score.p_machine (stability re-scans off). Figures per
 source: AUROC / TPR at 1% FPR against the human scans (every condition, then each), and the
-share of its scans the shipped thresholds call machine, uncertain or human.
+share of its scans the bundle's thresholds call machine, uncertain or human.
 
 Models are trained on first use by the command recorded in the results (one CPU thread each:
 565, 556, 143 and 1,461 s here) and reused from runs/ while their manifest records that command.
@@ -50,7 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import main, ROOT, fmt, log, machine_info, set_threads, write_result
+from benchmarks.common import main, ROOT, fmt, log, machine_info, set_threads, thresholds_text, write_result
 
 NAME = "new_forgers"
 FULL_N, QUICK_N = 500, 12
@@ -171,15 +171,13 @@ def _scan(source: str, frames: np.ndarray, key: list[int]) -> tuple[np.ndarray, 
     return (np.stack(out) if out else np.zeros((0, 28, 28), np.uint8)), np.array(cond), blank
 
 
-def _called(p: np.ndarray) -> dict:
-    """The share of p the shipped thresholds call machine, uncertain and human."""
-    from detectors.score import Thresholds
-
-    verdicts = Thresholds().verdict(p)
+def _called(p: np.ndarray, thresholds) -> dict:
+    """The share of p the bundle's thresholds call machine, uncertain and human."""
+    verdicts = thresholds.verdict(p)
     return {v: float(np.mean(verdicts == v)) if len(p) else None for v in ("machine", "uncertain", "human")}
 
 
-def _row(p_human: np.ndarray, c_human: np.ndarray, p: np.ndarray, c: np.ndarray) -> dict:
+def _row(p_human: np.ndarray, c_human: np.ndarray, p: np.ndarray, c: np.ndarray, thresholds) -> dict:
     from detectors.calibrate import CONDITIONS, metrics
 
     def m(ph, pm):
@@ -188,7 +186,7 @@ def _row(p_human: np.ndarray, c_human: np.ndarray, p: np.ndarray, c: np.ndarray)
 
     return {"n": int(len(p)), **m(p_human, p),
             "by_condition": {k: m(p_human[c_human == k], p[c == k]) for k in CONDITIONS if k in set(c_human) & set(c)},
-            "called": _called(p), "mean_p_machine": float(p.mean()) if len(p) else None}
+            "called": _called(p, thresholds), "mean_p_machine": float(p.mean()) if len(p) else None}
 
 
 def run(quick: bool, out_dir: Path, seed: int = 0, n: int | None = None) -> dict:
@@ -242,9 +240,9 @@ def run(quick: bool, out_dir: Path, seed: int = 0, n: int | None = None) -> dict
     for name, (x, _, _) in scanned.items():
         p[name], at = p_all[at : at + len(x)], at + len(x)
     ph, ch = p["human"], scanned["human"][1]
-    results = {"human": {"n": int(len(ph)), "called": _called(ph), "mean_p_machine": float(ph.mean()),
+    results = {"human": {"n": int(len(ph)), "called": _called(ph, bundle.thresholds), "mean_p_machine": float(ph.mean()),
                          "blank": scanned["human"][2]}}
-    results.update({name: {**_row(ph, ch, p[name], scanned[name][1]), "blank": scanned[name][2], "seen": name in seen}
+    results.update({name: {**_row(ph, ch, p[name], scanned[name][1], bundle.thresholds), "blank": scanned[name][2], "seen": name in seen}
                     for name in bases if name != "human"})
     for name, r in list(results.items())[1:]:
         log(f"{NAME}: {name}: AUROC {fmt(r['auroc'])}, TPR@1%FPR {fmt(r['tpr_at_1pct_fpr'])}, "
@@ -258,6 +256,7 @@ def run(quick: bool, out_dir: Path, seed: int = 0, n: int | None = None) -> dict
         "forgers": {name: {"what": FORGERS[name][4], "command": commands[name], "train_seconds": train_times[name]}
                     for name in FORGERS},
         "sample_seed": SAMPLE_SEED + seed,
+        "thresholds": bundle.thresholds.to_dict(),
         "results": results,
         "trained_now": trained_now,
         "train_seconds": round(train_seconds, 1),
@@ -290,8 +289,8 @@ def markdown(result: dict) -> str:
     titles = [CONDITION_TITLES.get(k, k) for k in conditions]
     lines = [f"The shipped bundle, unchanged, on {result['n_per_source']} base images per source, each as "
              f"{_as_list(['a ' + t for t in titles])}, against as many human digits (MNIST test[5000:]). "
-             f"Share called: at the shipped "
-             f"thresholds, re-scans off. {(result['seconds'] - result['train_seconds']) / 60:.0f} min{trained}"
+             f"Share called: at the bundle's "
+             f"thresholds ({thresholds_text(result)}), re-scans off. {(result['seconds'] - result['train_seconds']) / 60:.0f} min{trained}"
              f"{' (quick mode: smoke-test models, figures meaningless)' if result['quick'] else ''}.", "",
              f"| source | AUROC / TPR at 1% FPR | {' | '.join(titles)} | called machine / uncertain / human | no ink |",
              "|---|---|" + "---|" * len(titles) + "---|---:|"]

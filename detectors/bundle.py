@@ -10,6 +10,7 @@
     BUNDLE/combiner.json         the fitted combiner: scaler, logistic regression, Platt map
     BUNDLE/human_reference.json  each signal's distribution on human calibration images
     BUNDLE/stability.json        how far a re-scan moved p_machine on calibration images
+    BUNDLE/thresholds.json       the verdict thresholds calibration fitted (older bundles: 0.8 / 0.2)
     BUNDLE/ablation.json, ablation.md   held-out metrics of every signal and the ensemble
     BUNDLE/manifest.json         SHA-256 of every file, training commands, data checksums, metrics
 
@@ -55,6 +56,10 @@ BUNDLE_KIND = "forensics/detector-bundle"
 COMBINER_FORMAT = "forensics-combiner-v1"
 REFERENCE_FORMAT = "forensics-human-reference-v1"
 STABILITY_FORMAT = "forensics-stability-v1"
+THRESHOLDS_FILE = "thresholds.json"
+THRESHOLDS_FORMAT = "forensics-thresholds-v1"
+DEFAULT_T_MACHINE = 0.8  # a bundle without thresholds.json: likelihood ratio 4 at the 50/50 prior
+DEFAULT_T_HUMAN = 0.2
 DEFAULT_BUNDLE = Path(__file__).parent / "bundle"
 Z_CLIP = 20.0  # standardised signals are clipped here: one absurd value must not give inf/nan
 
@@ -268,6 +273,44 @@ class StabilityBound:
         return cls(*bounds, dict(d.get("info") or {}))
 
 
+# --------------------------------------------------------------------------- verdict thresholds
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """p_machine >= t_machine: ``machine``; <= t_human: ``human``; between: ``uncertain``. A bundle
+    carries the ones calibration fitted (thresholds.json, with ``info`` saying how); options override."""
+
+    t_machine: float = DEFAULT_T_MACHINE
+    t_human: float = DEFAULT_T_HUMAN
+    info: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
+
+    def __post_init__(self):
+        if not 0.0 <= self.t_human < self.t_machine <= 1.0:
+            raise ValueError(f"need 0 <= t_human < t_machine <= 1, got t_human={self.t_human}, "
+                             f"t_machine={self.t_machine}")
+
+    def to_dict(self) -> dict[str, float]:
+        return {"t_machine": float(self.t_machine), "t_human": float(self.t_human)}
+
+    def verdict(self, p: np.ndarray) -> np.ndarray:
+        return np.where(p >= self.t_machine, "machine", np.where(p <= self.t_human, "human", "uncertain"))
+
+    def to_json(self) -> str:
+        return json.dumps({"format": THRESHOLDS_FORMAT, **self.to_dict(), "info": self.info}, indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, source: str = THRESHOLDS_FILE) -> "Thresholds":
+        try:
+            d = _parse(text, THRESHOLDS_FORMAT)
+            values = [float(d["t_machine"]), float(d["t_human"])]
+            if not all(math.isfinite(v) for v in values):
+                raise ValueError(f"thresholds must be finite, got {values}")
+            return cls(*values, dict(d.get("info") or {}))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise CheckpointError(f"{source}: not valid verdict thresholds ({type(exc).__name__}: {exc})") from None
+
+
 # --------------------------------------------------------------------------- familiarity
 
 
@@ -314,6 +357,7 @@ class Bundle:
     reader: Any  # detectors.reader.FeatureNet: the package's digit reader, not part of the bundle
     stability: StabilityBound | None = None  # None (older bundles): Stability.near re-scans every verdict
     familiarity: Familiarity | None = None  # None (older bundles): no input is called unfamiliar
+    thresholds: Thresholds = Thresholds()  # the default verdict thresholds: thresholds.json, or 0.8 / 0.2
 
 
 def load_models(folder: str | Path, device: str = "cpu") -> DetectorModels:
@@ -360,6 +404,8 @@ def load_bundle(path: str | Path | None = None, device: str = "cpu") -> Bundle:
         raise CheckpointError(f"{path / REFERENCE_FILE}: no reference for signals {missing}")
     stability = (StabilityBound.from_json(_read(path / STABILITY_FILE), str(path / STABILITY_FILE))
                  if STABILITY_FILE in listed else None)
+    thresholds = (Thresholds.from_json(_read(path / THRESHOLDS_FILE), str(path / THRESHOLDS_FILE))
+                  if THRESHOLDS_FILE in listed else Thresholds())
     familiarity = None
     if FAMILIARITY_FILE in listed:
         if f"{FAMILIAR_NAME}/model.pt" not in manifest.get("model_files", {}):
@@ -373,7 +419,7 @@ def load_bundle(path: str | Path | None = None, device: str = "cpu") -> Bundle:
     models = load_models(path, device)
     if familiarity is None:
         models.familiar_cnn = None  # a model.pt the manifest does not vouch for is not used
-    return Bundle(path, models, combiner, reference, manifest, load_reader(), stability, familiarity)
+    return Bundle(path, models, combiner, reference, manifest, load_reader(), stability, familiarity, thresholds)
 
 
 def bundle_forgers(manifest: dict) -> tuple[str, ...]:
@@ -484,7 +530,8 @@ def _caught(per_source: Any, skip: str = "") -> dict[str, float]:
 
 def write_bundle(out: str | Path, run_dir: str | Path, cnns: dict, combiner: Combiner, reference: HumanReference,
                  ablation_json: str, ablation_md: str, stability: StabilityBound | None = None,
-                 familiarity: Familiarity | None = None, forgers: tuple[str, ...] = (), **info: Any) -> Path:
+                 familiarity: Familiarity | None = None, forgers: tuple[str, ...] = (),
+                 thresholds: Thresholds | None = None, **info: Any) -> Path:
     """Copy the run's models (MODEL_NAMES and ``forgers``) into OUT, save the CNNs (``cnns[name]``
     for each of CNN_NAMES, and FAMILIAR_NAME with ``familiarity``: a model, or the path of a
     model.pt to copy as it is) beside them and write the bundle's files, the manifest last.
@@ -516,7 +563,7 @@ def write_bundle(out: str | Path, run_dir: str | Path, cnns: dict, combiner: Com
     atomic_write_text(out / ABLATION_FILES[0], ablation_json)
     atomic_write_text(out / ABLATION_FILES[1], ablation_md)
     files = [out / COMBINER_FILE, out / REFERENCE_FILE, *(out / f for f in ABLATION_FILES)]
-    for name, part in ((STABILITY_FILE, stability), (FAMILIARITY_FILE, familiarity)):
+    for name, part in ((STABILITY_FILE, stability), (FAMILIARITY_FILE, familiarity), (THRESHOLDS_FILE, thresholds)):
         (out / name).unlink(missing_ok=True)
         if part is not None:
             atomic_write_text(out / name, part.to_json())

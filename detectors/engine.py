@@ -37,7 +37,7 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
-def score_slab(items: Sequence[Item], bundle: Bundle, stability: Stability | bool, thresholds: Thresholds,
+def score_slab(items: Sequence[Item], bundle: Bundle, stability: Stability | bool, thresholds: Thresholds | None,
                all_signals: bool = False, pages: Optional[bool] = None, prior: float = 0.5) -> list[list[Record]]:
     """The records of each input of a slab, in order: read each file (a character scan gives
     one, a form page one per written box, see forensics.pages), score every frame in one call;
@@ -80,7 +80,7 @@ def slabs(items: Sequence[Item], size: int) -> Iterator[Sequence[Item]]:
 
 
 def score_items(items: Sequence[Item], bundle: Bundle, batch_size: int = 256,
-                stability: Stability | bool = Stability.near, thresholds: Thresholds = Thresholds(),
+                stability: Stability | bool = Stability.near, thresholds: Thresholds | None = None,
                 workers: int = 1, progress: Optional[Progress] = None, all_signals: bool = False,
                 pages: Optional[bool] = None, prior: float = 0.5) -> Iterator[Record]:
     """The records of each item (one per character scan, one per written box of a page), in
@@ -94,7 +94,7 @@ def score_items(items: Sequence[Item], bundle: Bundle, batch_size: int = 256,
     if pages is not False and any(_looks_like_page(item) for item in items[:batch_size]):
         batch_size = min(batch_size, PAGE_SLAB)
     inline = workers == 1 or len(items) <= batch_size or bundle.models.device.type != "cpu"
-    how = (Stability.of(stability), thresholds, all_signals, pages, prior)
+    how = (Stability.of(stability), thresholds or bundle.thresholds, all_signals, pages, prior)
     results = _inline(items, bundle, batch_size, how) if inline else _pooled(items, bundle, batch_size, how, workers)
     for slab in results:
         for records in slab:
@@ -115,7 +115,7 @@ def _looks_like_page(item: Item) -> bool:
 
 
 def score_paths(args: list[str], bundle: Bundle, batch_size: int = 256,
-                stability: Stability | bool = Stability.near, thresholds: Thresholds = Thresholds(),
+                stability: Stability | bool = Stability.near, thresholds: Thresholds | None = None,
                 workers: int = 1, progress: Optional[Progress] = None, all_signals: bool = False,
                 pages: Optional[bool] = None, prior: float = 0.5) -> Iterator[Record]:
     """The records of the inputs named by ``args`` (files, folders, globs), in input order.

@@ -18,16 +18,18 @@ from forensics.errors import ForensicsError
 from .bundle import Bundle
 from .calibrate import metrics
 from .engine import score_paths
-from .score import DEFAULT_T_MACHINE, Thresholds
+from .score import Thresholds
 
 
 def evaluate_dirs(human_dir: str | Path, machine_dir: str | Path, bundle: Bundle, roc_path: str | Path | None = None,
-                  t_machine: float = DEFAULT_T_MACHINE, batch_size: int = 256, stability: bool = False) -> dict[str, Any]:
-    """AUROC, average precision, TPR at 1% FPR, FPR and TPR at ``t_machine``; a ROC PNG if asked.
+                  t_machine: float | None = None, batch_size: int = 256, stability: bool = False) -> dict[str, Any]:
+    """AUROC, average precision, TPR at 1% FPR, FPR and TPR at ``t_machine`` (default: the
+    bundle's); a ROC PNG if asked.
 
     Stability is off by default: the metrics use p_machine alone, which re-scans do not change.
     """
-    thresholds = Thresholds(t_machine=t_machine, t_human=min(0.2, t_machine / 2))
+    t_machine = bundle.thresholds.t_machine if t_machine is None else t_machine
+    thresholds = Thresholds(t_machine=t_machine, t_human=min(bundle.thresholds.t_human, t_machine / 2))
     p, failed = {}, []
     for label, folder in (("human", human_dir), ("machine", machine_dir)):
         values = []

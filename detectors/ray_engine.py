@@ -34,7 +34,7 @@ class SlabScorer:
     """A Ray Data callable class: one bundle per actor, one slab per batch."""
 
     def __init__(self, bundle_path: Optional[str], bundle_id: Optional[str], stability: str,
-                 thresholds: tuple[float, float], all_signals: bool = False, pages: Optional[bool] = None,
+                 thresholds: dict[str, float], all_signals: bool = False, pages: Optional[bool] = None,
                  prior: float = 0.5):
         from forensics.threads import worker_init
 
@@ -47,7 +47,7 @@ class SlabScorer:
             raise ForensicsError(f"the bundle on this node ({self.bundle.path}, id {found}) is not the driver's "
                                  f"(id {bundle_id}); install the same bundle on every node")
         self.stability = Stability(stability)
-        self.thresholds = Thresholds(*thresholds)
+        self.thresholds = Thresholds(**thresholds)
         self.all_signals = all_signals
         self.pages = pages
         self.prior = prior
@@ -87,7 +87,7 @@ def connect(workers: Optional[int]) -> int:
 
 
 def score_items(items: Sequence[Item], bundle: Bundle, batch_size: int = 256,
-                stability: Stability | bool = Stability.near, thresholds: Thresholds = Thresholds(),
+                stability: Stability | bool = Stability.near, thresholds: Thresholds | None = None,
                 workers: Optional[int] = None, progress: Optional[Progress] = None,
                 all_signals: bool = False, pages: Optional[bool] = None, prior: float = 0.5) -> Iterator[Record]:
     """The records of detectors.engine.score_items, computed on Ray (same order, same values)."""
@@ -109,7 +109,7 @@ def score_items(items: Sequence[Item], bundle: Bundle, batch_size: int = 256,
         fn_constructor_kwargs={"bundle_path": None if shipped else str(bundle.path),
                                "bundle_id": describe_bundle(bundle)["id"],
                                "stability": Stability.of(stability).value, "all_signals": all_signals, "pages": pages, "prior": prior,
-                               "thresholds": (thresholds.t_machine, thresholds.t_human)})
+                               "thresholds": (thresholds or bundle.thresholds).to_dict()})
     expected = 0
     for batch in ds.iter_batches(batch_size=batch_size, batch_format="numpy"):
         for index, text in zip(batch["index"], batch["records"]):

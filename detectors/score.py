@@ -8,39 +8,18 @@ models run in forensics.threads.one_thread).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from forensics.record import LOCATION_KEYS, RECORD_KEYS, Record, Stability  # noqa: F401  (RECORD_KEYS: re-exported)
 from forensics.threads import one_thread
 
 from . import evidence, printscan, signals
-from .bundle import Bundle
+from .bundle import DEFAULT_T_HUMAN, DEFAULT_T_MACHINE, Bundle, Thresholds  # noqa: F401  (re-exported)
 from .reader import read_digits
 from .signals import ALL_SIGNALS, as_batch
 
-DEFAULT_T_MACHINE = 0.8
-DEFAULT_T_HUMAN = 0.2
 TOP_SIGNALS = 3
 HEATMAP_DECIMALS = 4  # nats; finer than any colour map shows, and keeps JSON small
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    t_machine: float = DEFAULT_T_MACHINE
-    t_human: float = DEFAULT_T_HUMAN
-
-    def __post_init__(self):
-        if not 0.0 <= self.t_human < self.t_machine <= 1.0:
-            raise ValueError(f"need 0 <= t_human < t_machine <= 1, got t_human={self.t_human}, "
-                             f"t_machine={self.t_machine}")
-
-    def to_dict(self) -> dict[str, float]:
-        return {"t_machine": float(self.t_machine), "t_human": float(self.t_human)}
-
-    def verdict(self, p: np.ndarray) -> np.ndarray:
-        return np.where(p >= self.t_machine, "machine", np.where(p <= self.t_human, "human", "uncertain"))
 
 
 def _model_signals(images, bundle: Bundle, names) -> dict[str, np.ndarray]:
@@ -71,15 +50,17 @@ def to_check(p: np.ndarray, bundle: Bundle, stability: Stability, thresholds: Th
 
 
 def score_images(images, bundle: Bundle, stability: Stability | bool = Stability.near,
-                 thresholds: Thresholds = Thresholds(), files: list[str | None] | None = None,
+                 thresholds: Thresholds | None = None, files: list[str | None] | None = None,
                  all_signals: bool = False, prior: float = evidence.DEFAULT_PRIOR) -> list[Record]:
     """Records for preprocessed uint8 images [B, 1, 28, 28] (or [B, 28, 28]).
 
     The signals are the combiner's, or every signal (the PixelCNN's too, with its heatmap)
     with ``all_signals``; p_machine is the same either way. p_machine is the posterior at
     ``prior`` (the expected share of forgeries) from the model's likelihood ratio, which the
-    record also carries (detectors.evidence); verdicts and the re-scan check use p_machine."""
+    record also carries (detectors.evidence); verdicts and the re-scan check use p_machine, at
+    ``thresholds`` (default: the bundle's)."""
     stability = Stability.of(stability)
+    thresholds = thresholds or bundle.thresholds
     x = as_batch(images).numpy()[:, 0]
     b = len(x)
     if b == 0:

@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from detectors.signals import ALL_SIGNALS
 from reports import DOCUMENT_COLUMNS, SCHEMA_VERSION, Grouping, document_verdict, report_meta, write_reports
 from reports.html import CSP, SCRIPT, SCRIPT_HASH, render_html, write_html
-from detectors.bundle import describe_bundle
+from detectors.bundle import Thresholds, describe_bundle
 from reports.records import Tally, UNMATCHED_LABEL, scope_text
 from reports.write import documents_csv_path
 from reports.writers import csv_columns, flat_row
@@ -328,6 +328,7 @@ def test_cli_report_writes_everything(batch, tmp_path, monkeypatch):
         path = tmp_path / "bundle"
         manifest = {"created": "2025-01-01T00:00:00Z", "manifest_version": 1,
                     "files": {"combiner.json": {"sha256": "0123456789abcdef" * 4}}}
+        thresholds = Thresholds(t_machine=0.95, t_human=0.1)  # a fitted pair; the command line overrides one
 
         class combiner:
             signals = list(ALL_SIGNALS)
@@ -348,7 +349,7 @@ def test_cli_report_writes_everything(batch, tmp_path, monkeypatch):
     expected_items = expand_inputs([str(tmp_path)])  # what the command is to score (before it writes there)
     result = CliRunner().invoke(app, argv)
     assert result.exit_code == 1, result.output  # one input failed
-    assert seen["items"] == expected_items and seen["kw"]["thresholds"].t_machine == 0.9
+    assert seen["items"] == expected_items and seen["kw"]["thresholds"] == Thresholds(0.9, 0.1)
     for name in ("r.html", "r.csv", "r.documents.csv", "r.json"):
         assert (out / name).is_file()
     data = json.loads((out / "r.json").read_text(encoding="utf-8"))

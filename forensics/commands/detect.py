@@ -59,8 +59,8 @@ def score(
     stability: StabilityOption = Stability.near,
     no_stability: NoStability = False,
     all_signals: AllSignals = False,
-    t_machine: TMachine = 0.8,
-    t_human: THuman = 0.2,
+    t_machine: TMachine = None,
+    t_human: THuman = None,
     seed: Annotated[int, typer.Option(help="Seed for torch and numpy. Scoring draws no random numbers (the re-scans "
                                            "are fixed), so results do not depend on it.")] = 0,
     device: Device = "cpu",
@@ -90,12 +90,12 @@ def score(
     fmt = fmt.value
     if output is not None and fmt == "table":  # a file wants records, not a drawing
         fmt = {".csv": "csv", ".jsonl": "jsonl"}.get(output.suffix.lower(), "json")
-    limits = thresholds(t_machine, t_human)
     torch.manual_seed(seed)
     np.random.seed(seed)
     set_threads(threads)
     stability = stability_mode(stability, no_stability)
     bundle = load_bundle(models, device)
+    limits = thresholds(t_machine, t_human, bundle)
     names = record_signals(bundle, all_signals)
     grouping = Grouping.parse("auto")
     meta = report_meta(bundle=describe_bundle(bundle), thresholds=limits.to_dict(), grouping=grouping,
@@ -225,7 +225,9 @@ def evaluate(
     machine_dir: Annotated[Path, typer.Argument(help="Folder of machine-made scans.")],
     models: Models = None,
     roc: Annotated[Optional[Path], typer.Option("--roc", help="Also write the ROC curve to this PNG.")] = None,
-    t_machine: Annotated[float, typer.Option(min=0.0, max=1.0, help="Threshold whose false- and true-positive rates are reported.")] = 0.8,
+    t_machine: Annotated[Optional[float], typer.Option(
+        min=0.0, max=1.0, show_default=False,
+        help="Threshold whose false- and true-positive rates are reported. Default: the bundle's.")] = None,
     batch_size: BatchSize = 256,
     threads: Threads = 1,
 ) -> None:

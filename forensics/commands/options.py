@@ -95,8 +95,11 @@ NoStability = Annotated[bool, typer.Option("--no-stability", help="The same as -
 AllSignals = Annotated[bool, typer.Option(
     "--all-signals", help="Also compute the signals the bundle's combiner does not use (the PixelCNN's, 10 forward "
                           "passes per scan, several times slower) and the PixelCNN heatmap; verdicts are the same.")]
-TMachine = Annotated[float, typer.Option(min=0.0, max=1.0, help="Verdict 'machine' when p_machine >= this.")]
-THuman = Annotated[float, typer.Option(min=0.0, max=1.0, help="Verdict 'human' when p_machine <= this.")]
+TMachine = Annotated[Optional[float], typer.Option(
+    min=0.0, max=1.0, show_default=False,
+    help="Verdict 'machine' when p_machine >= this. Default: the bundle's (fitted by calibrate; 0.8 if it has none).")]
+THuman = Annotated[Optional[float], typer.Option(
+    min=0.0, max=1.0, show_default=False, help="Verdict 'human' when p_machine <= this. Default: the bundle's (0.2).")]
 Device = Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")]
 Threads = Annotated[int, typer.Option(
     min=1, help="Torch CPU threads for work around the models; the models run on one thread "
@@ -171,11 +174,14 @@ def stability_mode(stability: Stability, no_stability: bool) -> Stability:
     return Stability.off if no_stability else stability
 
 
-def thresholds(t_machine: float, t_human: float):
+def thresholds(t_machine: Optional[float], t_human: Optional[float], bundle):
+    """The verdict thresholds: each one given, else the bundle's."""
     from detectors.score import Thresholds
 
+    default = bundle.thresholds
     try:
-        return Thresholds(t_machine=t_machine, t_human=t_human)
+        return Thresholds(t_machine=default.t_machine if t_machine is None else t_machine,
+                          t_human=default.t_human if t_human is None else t_human)
     except ValueError as exc:
         raise fail(exc)
 

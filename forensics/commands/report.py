@@ -32,8 +32,8 @@ def report(
     stability: StabilityOption = Stability.near,
     no_stability: NoStability = False,
     all_signals: AllSignals = False,
-    t_machine: TMachine = 0.8,
-    t_human: THuman = 0.2,
+    t_machine: TMachine = None,
+    t_human: THuman = None,
     device: Device = "cpu",
     threads: Threads = 1,
     workers: Workers = None,
@@ -81,10 +81,10 @@ def report(
         from detectors.score import record_signals
         from forensics.inputs import expand_inputs
 
-        limits = thresholds(t_machine, t_human)
         stability = stability_mode(stability, no_stability)
         set_threads(threads)
         bundle = load_bundle(models, device)
+        limits = thresholds(t_machine, t_human, bundle)
         names = record_signals(bundle, all_signals)
         meta = report_meta(bundle=describe_bundle(bundle), thresholds=limits.to_dict(), grouping=grouping,
                            stability=stability.value, command=command_line(), signals=names, prior=prior)
