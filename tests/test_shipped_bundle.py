@@ -34,9 +34,11 @@ pytestmark = [
 MIN_AUROC = 0.9
 # Bundles since v7 (trained on capture variety, issue 21) say "uncertain" far more often than v6 did:
 MIN_HUMAN = 0.6  # measured (v7): 28 of the 40 human scans below called human (0 machine); v6 38, v5 38, v4 34
-# measured (v9): DCGAN 21 / 40, FC-GAN 23, PixelCNN 31 / 39, VAE 31, diffusion 24, fonts 35
-# (v7: 25, 28, 25, -, -, 35; v6: 34, 33, 28, -, -, 39)
-MIN_MACHINE = 0.5
+# Since v10 the bundle's t_machine is fitted (0.985: at most 0.5% of any capture's honest digits
+# above it, issue 21), so most forgeries are "uncertain", sent to a reviewer, not "machine".
+# Measured (v10, machine of 40): DCGAN 4, FC-GAN 8, PixelCNN 10 / 39, VAE 17, diffusion 11, fonts 25
+# (v9 at 0.8: 21, 23, 31 / 39, 31, 24, 35); called human: 3, 0, 1, 0, 2, 1 (MAX_WRONG is the guard).
+MIN_MACHINE = 0.075
 MIN_DIGITS_READ = 0.95  # at most 2 of 40 misread; measured: 0 (the PixelCNN's digit was wrong for 1 in 6)
 MAX_WRONG = 0.075  # at most 3 in 40 (2 in 39) confidently wrong; measured (v6): 0 human called machine; 1, 0, 1, 0 called human
 
@@ -107,7 +109,7 @@ def test_held_out_human_scans_are_called_human_and_their_digits_read(bundle, tmp
 
 
 @pytest.mark.parametrize("generator", ["dcgan", "fcgan", "pixelcnn", "vae", "diffusion", "font"])
-def test_fresh_machine_scans_are_called_machine(bundle, generator):
+def test_fresh_machine_scans_are_flagged_never_let_through(bundle, generator):
     records = score_images(machine_frames(bundle, generator, n=40), bundle, stability=True)
     assert _share(records, "machine") >= MIN_MACHINE and _share(records, "human") <= MAX_WRONG
 
@@ -134,10 +136,10 @@ def test_scores_on_the_example_scans_are_what_they_were(bundle):
 
 # Issue 21: honest digits from other captures and writers are not accused, and an input unlike
 # anything the bundle knows is uncertain / unfamiliar, never machine.
-# The target is at most 1% on every held-out human set; v9 misses it on these two (benchmarks.human_variety:
-# load_digits 2.7% of 1,797, low resolution 3.5% of 600; v7 7.0% and 5.7%), so these guard against it
-# getting worse while the target stays open (issue 21).
-MAX_ACCUSED = 4  # of 40
+# The target is at most 1% on every held-out human set. v10's fitted threshold meets it on these two
+# (benchmarks.human_variety: load_digits 0.1% of 1,797, low resolution 0.2% of 600; v9 at 0.8: 2.7%
+# and 3.5%; v7 7.0% and 5.7%); one of 40 allowed, as a 1% rate would give 0.4 on average.
+MAX_ACCUSED = 1  # of 40
 MIN_FASHION_UNFAMILIAR = 16  # of 20; measured (v7): 19, none called machine (94.8% of 600 in the benchmark)
 
 
