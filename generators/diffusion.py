@@ -55,6 +55,21 @@ def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.cat([torch.sin(args), torch.cos(args)], dim=1)
 
 
+def ddim_step(x: torch.Tensor, eps: torch.Tensor, ab: torch.Tensor, ab_next: torch.Tensor) -> torch.Tensor:
+    """One DDIM step (eta = 0) from x at abar = ab to abar = ab_next, given the noise estimate.
+
+    The clean-image estimate is clipped to the data range, and the noise is then re-derived from
+    the clipped estimate, so that x_next is a point the forward process could give for it. Reusing
+    the raw estimate instead (a common shortcut) is harmless without guidance, but a guided
+    estimate at high noise predicts a clean image far outside [-1, 1]: its noise then carries that
+    overshoot into x_next, step after step, and guidance ends up drawing other digits than the
+    one asked for (docs/models.md).
+    """
+    x0 = ((x - (1 - ab).sqrt() * eps) / ab.sqrt()).clamp(-1, 1)
+    eps = (x - ab.sqrt() * x0) / (1 - ab).sqrt()
+    return ab_next.sqrt() * x0 + (1 - ab_next).sqrt() * eps
+
+
 class ResBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int, emb_dim: int):
         super().__init__()
@@ -192,10 +207,7 @@ class Diffusion(nn.Module):
         ts = torch.linspace(t_start, 0, steps + 1).round().long().tolist()
         x = xt
         for t, t_next in zip(ts[:-1], ts[1:]):
-            e = self.eps(x, t, labels, guidance)
-            ab, ab_next = self.alpha_bar[t], self.alpha_bar[t_next]
-            x0 = ((x - (1 - ab).sqrt() * e) / ab.sqrt()).clamp(-1, 1)
-            x = ab_next.sqrt() * x0 + (1 - ab_next).sqrt() * e
+            x = ddim_step(x, self.eps(x, t, labels, guidance), self.alpha_bar[t], self.alpha_bar[t_next])
         return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
     @torch.no_grad()

@@ -54,3 +54,46 @@ def test_cli_sample_and_interpolate_a_trained_diffusion_model(cli_here, tmp_path
     assert r.exit_code == 0, r.output
     r = cli_here("interpolate", "-m", "diffusion", "--run", "run", "--steps", "3", "--rows", "1", "--out", "walk.png")
     assert r.exit_code == 0 and (tmp_path / "walk.png").is_file(), r.output
+
+
+def test_a_ddim_step_keeps_the_noise_of_the_clipped_estimate():
+    # A guided noise estimate can imply a clean image far outside [-1, 1]. The step clips that
+    # estimate and must move x along the noise the *clipped* image implies; with the raw estimate
+    # the overshoot leaks into x_next (what made guidance draw the wrong digits).
+    from generators.diffusion import ddim_step
+
+    ab, ab_next = torch.tensor(0.04), torch.tensor(0.25)
+    noise = torch.randn(1, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    x0 = torch.full((1, 1, 8, 8), 0.5)
+    x0[..., :4] = 3.0  # the overshooting half: clipped to 1
+    x = ab.sqrt() * x0 + (1 - ab).sqrt() * noise
+    x_next = ddim_step(x, noise, ab, ab_next)
+    clipped = x0.clamp(-1, 1)
+    implied = (x - ab.sqrt() * clipped) / (1 - ab).sqrt()
+    assert torch.allclose(x_next, ab_next.sqrt() * clipped + (1 - ab_next).sqrt() * implied, atol=1e-6)
+    # Where the estimate was in range, the step is the plain DDIM step with the given noise.
+    assert torch.allclose(x_next[..., 4:], (ab_next.sqrt() * x0 + (1 - ab_next).sqrt() * noise)[..., 4:], atol=1e-6)
+    # And at the last step (abar = 1) it lands on the clipped estimate.
+    assert torch.allclose(ddim_step(x, noise, ab, torch.tensor(1.0)), clipped, atol=1e-6)
+
+
+def test_guidance_strengthens_the_asked_class_of_an_oracle():
+    # Two exact noise predictors, one for the digit asked for and one for "no class": guided
+    # sampling must end at the clipped extrapolation x0_u + w (x0_c - x0_u), every pixel
+    # (a sign or order slip in the guidance formula fails this).
+    model = tiny(num_classes=2, guidance=3.0)
+    x0_c, x0_u = torch.full((1, 8, 8), 0.6), torch.full((1, 8, 8), 0.2)
+    x0_c[..., :4] = -0.2
+
+    class Oracle(torch.nn.Module):
+        out = torch.nn.Sequential(torch.nn.Conv2d(1, 1, 1))  # where the model looks up its device
+
+        def forward(self, x, t, y):
+            ab = model.alpha_bar[t].view(-1, 1, 1, 1)
+            target = torch.where((y == 2).view(-1, 1, 1, 1), x0_u, x0_c)
+            return (x - ab.sqrt() * target) / (1 - ab).sqrt()
+
+    model.net = Oracle()
+    out = model.sample(2, y=0, generator=torch.Generator().manual_seed(0), steps=5)
+    expected = ((x0_u + 3.0 * (x0_c - x0_u)).clamp(-1, 1) + 1) * 127.5
+    assert (out.float() - expected.round()).abs().max() <= 1
