@@ -827,7 +827,8 @@ def calibrate(run_dir: str | Path | None, out_dir: str | Path, per_generator: in
               data_dir: str | None = None, device: str = "cpu", sample_batch: int = 100, signal_batch: int = 256,
               console: Console | None = None, command: str | None = None, cnn_per_generator: int = 3000,
               cnn_config: CNNConfig = CNNConfig(), workers: int = 1, signals: str = "auto",
-              cnns_from: str | Path | None = None, aligned_fakes: bool = False) -> dict:
+              cnns_from: str | Path | None = None, generators_from: str | Path | None = None,
+              aligned_fakes: bool = False) -> dict:
     """Train the ScanCNN, build the calibration set from RUN_DIR's models, fit the combiner,
     measure the re-scan bound, write the bundle to OUT_DIR.
 
@@ -837,18 +838,24 @@ def calibrate(run_dir: str | Path | None, out_dir: str | Path, per_generator: in
     leave-one-generator-out rows then cannot be measured (the ScanCNN saw every generator) and
     are carried from that bundle's ablation, marked so; fonts are still left out honestly.
 
+    With ``generators_from`` (a bundle) the generators are that bundle's and every CNN is trained
+    again, as from a run: for when a forger's sampler changed but its weights did not.
+
     Returns the ablation dict (also written as OUT_DIR/ablation.json and ablation.md).
     """
     if per_generator < 10 or cnn_per_generator < 10:
         raise ForensicsError("--per-generator and --cnn-per-generator must be at least 10 (the combiner needs both "
                              "halves of each source, the CNN some of each)")
-    if (run_dir is None) == (cnns_from is None):
-        raise ForensicsError("give a run folder to calibrate from (--run), or a bundle to reuse (--cnns-from)")
+    if sum(x is not None for x in (run_dir, cnns_from, generators_from)) != 1:
+        raise ForensicsError("give one of: a run folder to calibrate from (--run), a bundle to refit (--cnns-from), "
+                             "a bundle whose generators to train new CNNs on (--generators-from)")
     out_dir = Path(out_dir)
     torch.manual_seed(seed)
-    if cnns_from is not None:
-        run_dir = Path(cnns_from)
+    if cnns_from is not None or generators_from is not None:
+        run_dir = Path(cnns_from if cnns_from is not None else generators_from)
         models, training, cnn_info, carried = _reused(run_dir, device)
+        if generators_from is not None:
+            carried = {}  # the CNNs are trained below, so leave-one-out is measured, not carried
     else:
         run_dir = Path(run_dir)
         training, carried = _run_info(run_dir), {}
@@ -927,6 +934,7 @@ def calibrate(run_dir: str | Path | None, out_dir: str | Path, per_generator: in
                  calibration={"per_generator": per_generator, "human_images": n_human, "seed": seed,
                               "font_forgeries": per_generator, "families": list(families),
                               "aligned_fakes": aligned_fakes,
+                              "generators_from": str(generators_from) if generators_from is not None else None,
                               "rewrites": {r: f"half of {fam}'s images, made from the human calibration digits"
                                            for r, fam in REWRITES.items() if fam in forgers and aligned_fakes},
                               "dataset": dataset, "human_split": f"test[:{pool}]", "device": device,

@@ -128,6 +128,26 @@ def test_refit_on_a_bundles_own_cnns(tiny_bundle_dir, tmp_path):
         calibrate(tiny_bundle_dir, out, per_generator=20, cnns_from=tiny_bundle_dir)
 
 
+def test_new_cnns_on_a_bundles_generators(tiny_bundle_dir, tmp_path):
+    from detectors.calibrate import calibrate
+    from detectors.cnn import CNNConfig
+
+    out = tmp_path / "retrained"
+    ab = calibrate(None, out, per_generator=20, seed=3, command="test retrain", generators_from=tiny_bundle_dir,
+                   cnn_per_generator=20, cnn_config=CNNConfig(epochs=1))
+    for name in ("pixelcnn", "dcgan", "fcgan", "vae", "diffusion"):  # the generators: copied as they are
+        assert sha256_file(out / name / "model.pt") == sha256_file(tiny_bundle_dir / name / "model.pt")
+    for name in ("cnn", "font_cnn", "familiar_cnn"):  # the CNNs: trained again, on another sample
+        assert sha256_file(out / name / "model.pt") != sha256_file(tiny_bundle_dir / name / "model.pt")
+    rebuilt = load_bundle(out)
+    assert rebuilt.manifest["calibration"]["generators_from"] == str(tiny_bundle_dir)
+    assert "reused_from" not in rebuilt.manifest["scan_cnn"]
+    assert rebuilt.manifest["training"] == load_bundle(tiny_bundle_dir).manifest["training"]
+    assert set(ab["leave_one_generator_out_from"].values()) == {"measured"}  # nothing carried
+    with pytest.raises(Exception, match="--generators-from"):
+        calibrate(None, out, per_generator=20, cnns_from=tiny_bundle_dir, generators_from=tiny_bundle_dir)
+
+
 def test_chunks_are_small_on_a_cpu_and_large_on_a_gpu():
     import torch
 

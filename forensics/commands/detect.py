@@ -175,6 +175,7 @@ def calibrate(
     out: Annotated[Path, typer.Option("--out", "-o", help="Bundle folder to write (models, combiner, reference, stability bound, ablation, manifest).")],
     run: Annotated[Optional[Path], typer.Option("--run", help="Run folder written by train-generators (needs pixelcnn, dcgan and fcgan; a vae or diffusion there joins calibration as a forger family).")] = None,
     cnns_from: Annotated[Optional[Path], typer.Option("--cnns-from", help="Instead of --run: take the generators and both CNNs from this bundle as they are, train nothing, and fit the combiner, human reference and re-scan bound again (minutes instead of hours). Leave-one-generator-out figures are then carried from that bundle's ablation, marked so.")] = None,
+    generators_from: Annotated[Optional[Path], typer.Option("--generators-from", help="Instead of --run: take the generators from this bundle and train every CNN again, as from a run (hours): for a bundle whose forgers sample differently now but were not retrained.")] = None,
     signals: Annotated[SignalSet, typer.Option("--signals", help="The combiner's signals. auto: fast, unless the PixelCNN's signals cut cross-validated log-loss by 1%; fast: all but the PixelCNN's; all; required: the discriminators and the PixelCNN likelihood.")] = SignalSet.auto,
     aligned_fakes: Annotated[bool, typer.Option("--aligned-fakes/--no-aligned-fakes", help="Half of the VAE's and the diffusion model's images as rewrites of human digits (aligned fakes). Off by default: the one bundle built with them (v8) accused 20% of another data set's honest writers against 7% (docs/models.md).")] = False,
     per_generator: Annotated[int, typer.Option(min=1, help="Samples drawn from each generator (and font forgeries made); as many MNIST test images are used per machine source.")] = 2000,
@@ -204,6 +205,7 @@ def calibrate(
         raise fail(f"--cnn-channels: expected three positive widths like 16,32,64, got {cnn_channels!r}") from None
     try:
         ab = run_calibration(run, out, per_generator=per_generator, seed=seed, signals=signals.value, cnns_from=cnns_from,
+                             generators_from=generators_from,
                              data_dir=str(data_dir) if data_dir else None, device=device,
                              sample_batch=sample_batch, console=err, cnn_per_generator=cnn_per_generator,
                              cnn_config=CNNConfig(channels=channels, hidden=cnn_hidden, epochs=cnn_epochs,
