@@ -36,7 +36,7 @@ MIN_AUROC = 0.9
 MIN_HUMAN = 0.6  # measured (v7): 28 of the 40 human scans below called human (0 machine); v6 38, v5 38, v4 34
 # Since v10 the bundle's t_machine is fitted (0.985: at most 0.5% of any capture's honest digits
 # above it, issue 21), so most forgeries are "uncertain", sent to a reviewer, not "machine".
-# Measured (v10, machine of 40): DCGAN 4, FC-GAN 8, PixelCNN 10 / 39, VAE 17, diffusion 11, fonts 25
+# Measured (v10, machine of 40): DCGAN 4, FC-GAN 8, PixelCNN 10 / 39, VAE 17, diffusion 11 (old sampler; 0 since), fonts 25
 # (v9 at 0.8: 21, 23, 31 / 39, 31, 24, 35); called human: 3, 0, 1, 0, 2, 1 (MAX_WRONG is the guard).
 MIN_MACHINE = 0.075
 # The diffusion forger since its DDIM step was corrected (ebc27d2) draws clean digits, and no
