@@ -22,9 +22,8 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
-from detectors.bundle import DEFAULT_BUNDLE, load_forgers
+from detectors.bundle import DEFAULT_BUNDLE, load_bundle, load_forgers
 from detectors.calibrate import CONDITIONS, sample_generator, scan_sources
-from detectors.bundle import load_bundle
 from forensics.data import load_dataset
 
 TIMESTEPS = (20, 50, 100, 200, 300, 500)
@@ -49,7 +48,7 @@ def eps_errors(net, frames: np.ndarray, noise: dict[int, torch.Tensor], batch: i
         tt = torch.full((n,), CLASS_T, dtype=torch.long)
         eps = noise[CLASS_T].expand_as(x0)
         xt = net.noised(x0, tt, eps)
-        unc = (net.net(xt, tt, null) - eps).pow(2).mean((1, 2, 3))
+        unc = torch.as_tensor(out[f"t{CLASS_T}"][-1])  # CLASS_T is one of TIMESTEPS: its error is computed above
         best = torch.stack([(net.net(xt, tt, torch.full((n,), c, dtype=torch.long)) - eps).pow(2).mean((1, 2, 3))
                             for c in range(k)]).min(0).values
         out["class_gain"].append((best - unc).numpy())

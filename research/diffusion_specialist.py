@@ -55,6 +55,10 @@ class NPRScanCNN(ScanCNN):
         return self.out(F.relu(self.fc(h.flatten(1)))).squeeze(1)
 
 
+def _rounded(m: dict) -> dict:
+    return {"auroc": round(m["auroc"], 3), "tpr_at_1pct_fpr": round(m["tpr_at_1pct_fpr"], 3)}
+
+
 def frames() -> dict[str, np.ndarray]:
     if CACHE.is_file():
         return dict(np.load(CACHE))
@@ -100,16 +104,14 @@ def main() -> None:
         row = {c: metrics(y[held.condition == c], z[held.condition == c]) for c in conds}
         if name != "clean only":
             row["all"] = metrics(y, z)
-        results[name] = {c: {"auroc": round(m["auroc"], 3), "tpr_at_1pct_fpr": round(m["tpr_at_1pct_fpr"], 3)}
-                         for c, m in row.items()} | {"train_loss": log["epoch_loss"][-1],
-                                                      "seconds": round(time.perf_counter() - t)}
+        results[name] = {c: _rounded(m) for c, m in row.items()} | {"train_loss": log["epoch_loss"][-1],
+                                                                    "seconds": round(time.perf_counter() - t)}
         print(name, json.dumps(results[name]), flush=True)
     model, log = train_cnn(np.concatenate([f["human_train"], f["fake_train"]]), np.r_[np.zeros(N_TRAIN), np.ones(N_TRAIN)],
                            CNNConfig(), seed=0)
     z = _cnn_logits(model, np.concatenate([f["human_held"], f["fake_held"]]), torch.device("cpu"))
     m = metrics(np.r_[np.zeros(N_HELD), np.ones(N_HELD)], z)
-    results["raw frames"] = {"raw": {"auroc": round(m["auroc"], 3), "tpr_at_1pct_fpr": round(m["tpr_at_1pct_fpr"], 3)},
-                             "train_loss": log["epoch_loss"][-1]}
+    results["raw frames"] = {"raw": _rounded(m), "train_loss": log["epoch_loss"][-1]}
     print("raw frames", json.dumps(results["raw frames"]), flush=True)
     Path("research/results/diffusion_specialist.json").write_text(json.dumps(
         {"n_train": N_TRAIN, "n_held": N_HELD, "rewrite_t": DIFFUSION_REWRITE_T, "results": results}, indent=2) + "\n")
