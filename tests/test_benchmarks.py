@@ -118,3 +118,36 @@ def test_research_detector_experiments_quick_measures_every_row(tmp_path):
         for s in ("pixelcnn", "dcgan", "fcgan", "font"):
             assert (result["results"][row][s] is None) == (row == "with_it" and s == "font"), (row, s)
     assert "| ScanCNN without it |" in markdown(result)
+
+
+def test_nll_benchmark_measures_a_stochastic_run_on_the_draw_training_evaluated(tmp_path):
+    """A stochastically binarized run is measured on the same seeded test draw its training
+    reported (not on thresholded images, which would give another figure), and quick mode's
+    first images are that draw's first images."""
+    if not os.environ.get("FORENSICS_DATA"):
+        pytest.skip("set FORENSICS_DATA to the MNIST folder")
+    import torch
+
+    from benchmarks import nll
+    from forensics.data import load_dataset
+    from generators.load import load_generator
+    from generators.presets import preset_config
+    from generators.train import TrainConfig, train
+
+    cfg = TrainConfig(model="pixelcnn-bin", out=str(tmp_path), seed=3,
+                      **{**preset_config("smoke", "pixelcnn-bin"), "test_limit": None, "binarize": "stochastic"})
+    reported = train(cfg)["final"]["test_nll_nats_per_image"]
+    run = tmp_path / "pixelcnn-bin"
+    assert nll.binarization(run) == "stochastic"
+    test = load_dataset("mnist", train=False, download=False)
+    model = load_generator(run).network
+    drawn = nll.test_images(test.images, "stochastic")
+    assert math.isclose(nll.conditional_nll(model, drawn, test.labels).mean(), reported, rel_tol=1e-4)
+    assert set(drawn.unique().tolist()) == {0, 255} and not torch.equal(drawn, (test.images >= 128).to(torch.uint8) * 255)
+    assert torch.equal(nll.test_images(test.images, "stochastic")[:100], drawn[:100])
+
+    result = nll.run(quick=True, out_dir=tmp_path / "out", binarized_run=run)
+    assert result["binarized"]["source"] == "measured" and result["binarized"]["binarization"] == "stochastic"
+    assert "stochastically" in result["settings"]["binarization"] and "unconditional" not in result["binarized"]
+    assert math.isclose(result["binarized"]["conditional"]["nats_per_image"],
+                        float(nll.conditional_nll(model, drawn[:100], test.labels[:100]).mean()), rel_tol=1e-6)
