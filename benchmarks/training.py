@@ -29,7 +29,9 @@ def _held_out(metrics: dict) -> str:
     held = []
     if "test_nll_bits_per_dim" in f:
         if metrics["model_config"].get("head") == "bernoulli":
-            held.append(f"test NLL {f['test_nll_nats_per_dim']:.4f} nats/pixel, {f['test_nll_nats_per_image']:.2f} nats/image")
+            data = metrics.get("train_config", {}).get("binarize", "threshold")
+            held.append(f"test NLL {f['test_nll_nats_per_dim']:.4f} nats/pixel, {f['test_nll_nats_per_image']:.2f} "
+                        f"nats/image ({'stochastically binarized' if data == 'stochastic' else 'thresholded at 128'})")
         else:
             held.append(f"test NLL {f['test_nll_bits_per_dim']:.3f} bits/dim")
     if "d_test_x" in f:
@@ -55,8 +57,9 @@ def run(quick: bool, out_dir: Path, seed: int = 0, run_dir: str | None = None, c
     for model_dir in sorted(p for p in folder.iterdir() if (p / "metrics.json").is_file()):
         metrics = json.loads((model_dir / "metrics.json").read_text())
         manifest = json.loads((model_dir / "manifest.json").read_text()) if (model_dir / "manifest.json").is_file() else {}
-        rows.append({"model": metrics["model"], "epochs": metrics["epochs_done"], "steps": metrics["steps"],
-                     "train_seconds": metrics["train_seconds"], "held_out": _held_out(metrics),
+        rows.append({"model": metrics["model"], "folder": model_dir.name, "epochs": metrics["epochs_done"], "steps": metrics["steps"],
+                     "train_seconds": metrics["train_seconds"], "threads": metrics.get("threads"),
+                     "held_out": _held_out(metrics),
                      "final": metrics.get("final", {}), "command": manifest.get("command")})
         if copy_to:
             _copy(model_dir, Path(copy_to) / model_dir.name)
@@ -69,12 +72,14 @@ def run(quick: bool, out_dir: Path, seed: int = 0, run_dir: str | None = None, c
 
 
 def markdown(result: dict) -> str:
-    lines = ["| model | epochs | steps | training minutes (1 CPU thread) | held-out result (MNIST test) |",
-             "|---|---:|---:|---:|---|"]
+    lines = ["| model | epochs | steps | training minutes | CPU threads | held-out result (MNIST test) |",
+             "|---|---:|---:|---:|---:|---|"]
     for r in result["models"]:
-        lines.append(f"| `{r['model']}` | {r['epochs']} | {r['steps']:,} | {r['train_seconds'] / 60:.1f} | {r['held_out']} |")
+        name = r["model"] if r.get("folder", r["model"]) == r["model"] else f"{r['model']} ({r['folder']}/)"
+        lines.append(f"| `{name}` | {r['epochs']} | {r['steps']:,} | {r['train_seconds'] / 60:.1f} | "
+                     f"{r.get('threads') or '?'} | {r['held_out']} |")
     total = result["total_train_seconds"]
-    lines.append(f"\nRead from `{result['run_dir']}/`. Total: {total / 60:.0f} CPU-thread minutes "
+    lines.append(f"\nRead from `{result['run_dir']}/`. Total: {total / 60:.0f} training minutes, summed over models "
                  f"({math.ceil(total / 3600 * 10) / 10} hours). Commands: "
                  + "; ".join(f"{r['model']}: `{r['command']}`" for r in result["models"] if r["command"]))
     return "\n".join(lines)
