@@ -513,7 +513,8 @@ def train(cfg: TrainConfig, resume: bool = False, console=None, log: Callable[[s
             # same means as an uninterrupted one (not those of the steps since the resume).
             epoch_rows = [{k: v for k, v in h.items() if k not in ("step", "epoch")}
                           for h in state["history"] if h["epoch"] == epoch]
-            summary = {"epoch": epoch + 1, "seconds": round(state.pop("epoch_seconds", 0.0), 2), **_mean(epoch_rows)}
+            summary = {"epoch": epoch + 1, "seconds": round(state.pop("epoch_seconds", 0.0), 2),
+                       "threads": torch.get_num_threads(), **_mean(epoch_rows)}
             if dist.main:
                 summary.update(recipe.evaluate(test_data))
             state["epochs"].append(summary)
@@ -603,7 +604,9 @@ def _finish(cfg, mcfg, recipe, state, run_dir, image_shape, num_classes, train_d
         "per_epoch": state["epochs"],
         "train_config": asdict(cfg),
         "model_config": asdict(mcfg),
-        "threads": torch.get_num_threads(),
+        # The threads the epochs trained on (a run resumed only to finish would otherwise record
+        # the finishing process's).
+        "threads": max((e.get("threads", 0) for e in state["epochs"]), default=0) or torch.get_num_threads(),
     }
     atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2, default=str) + "\n")
     write_manifest(run_dir / "manifest.json", [run_dir / "model.pt", run_dir / "checkpoint.pt"],
