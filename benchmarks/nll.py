@@ -41,7 +41,7 @@ import torch
 
 from benchmarks.common import main, display_path, machine_info, write_result
 from forensics.checkpoint import sha256_file
-from generators.train import TEST_BINARIZE_SEED, stochastic_binarize
+from generators.train import TEST_BINARIZE_SEED, binarized_test_set
 
 NAME = "nll"
 ROOT = Path(__file__).resolve().parent.parent
@@ -124,7 +124,7 @@ def test_images(images: torch.Tensor, how: str) -> torch.Tensor:
     whole set that training evaluates on (drawn before any slicing, so quick mode sees the same
     pixels); the Bernoulli head thresholds the rest itself."""
     if how == "stochastic":
-        return stochastic_binarize(images, torch.Generator().manual_seed(TEST_BINARIZE_SEED))
+        return binarized_test_set(images)
     return images
 
 

@@ -178,8 +178,7 @@ class LikelihoodRecipe:
         if self.binarize != "stochastic":
             return test.images
         if self._test_draw is None or self._test_draw[0] != len(test):
-            g = torch.Generator().manual_seed(TEST_BINARIZE_SEED)
-            self._test_draw = (len(test), stochastic_binarize(test.images, g))
+            self._test_draw = (len(test), binarized_test_set(test.images))
         return self._test_draw[1]
 
     @torch.no_grad()
@@ -278,6 +277,11 @@ def stochastic_binarize(x: torch.Tensor, generator: torch.Generator) -> torch.Te
     draw is the same on any device)."""
     u = torch.rand(x.shape, generator=generator)
     return ((u < x.cpu().float() / 255.0).to(torch.uint8) * 255).to(x.device)
+
+
+def binarized_test_set(images: torch.Tensor) -> torch.Tensor:
+    """The one seeded stochastic draw of a test set that training and benchmarks evaluate on."""
+    return stochastic_binarize(images, torch.Generator().manual_seed(TEST_BINARIZE_SEED))
 
 
 HIST_BINS = 40  # of D's output in [0, 1], per epoch
