@@ -19,7 +19,7 @@ Form scores of the per-character natural-log LRs l_1..l_K:
   max       the largest (today's document rule: any machine box makes the page machine)
   mean      their mean
   sum       their sum: the form LR if characters were independent given the source
-  fitted    logistic regression on the mean (and K), fitted on the even-numbered forms and
+  fitted    logistic regression on the mean, one per K, fitted on the even-numbered forms and
             measured on the odd ones: a form LR calibrated on forms
 Also the document rule as `forensics report` applies it to a page (any box whose verdict is
 machine, with the bundle's thresholds, re-scan check and unfamiliar rule). Reported on the odd forms: AUROC and TPR at 1% FPR (all machine forms, and per family), the
