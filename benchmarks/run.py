@@ -33,8 +33,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # before torch is imported anywhe
 
 from benchmarks.common import RESULTS, ROOT, display_path, log, machine_info, set_threads
 
-MODULES = ("generator_quality", "nll", "training", "robustness", "new_forgers", "human_variety", "lr_calibration", "forms", "speed",
-           "throughput", "load", "report_speed")
+MODULES = ("generator_quality", "nll", "training", "robustness", "new_forgers", "human_variety", "lr_calibration",
+           "page_evidence", "forms", "speed", "throughput", "load", "report_speed")
 TITLES = {
     "generator_quality": "Generator quality",
     "nll": "Likelihood (NLL)",
@@ -43,6 +43,7 @@ TITLES = {
     "new_forgers": "New forgers: the shipped detector on models it was not calibrated on",
     "human_variety": "Honest filers: human digits captured the ways forms arrive",
     "lr_calibration": "Likelihood ratios: Cllr and reliability on held-out data",
+    "page_evidence": "Page verdicts: a page's boxes together, on held-out forms",
     "forms": "Form pages: boxes found, verdicts from pages vs the same characters alone",
     "speed": "Speed and memory",
     "throughput": "Throughput: every core, as a user runs it",

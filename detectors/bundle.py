@@ -11,6 +11,7 @@
     BUNDLE/human_reference.json  each signal's distribution on human calibration images
     BUNDLE/stability.json        how far a re-scan moved p_machine on calibration images
     BUNDLE/thresholds.json       the verdict thresholds calibration fitted (older bundles: 0.8 / 0.2)
+    BUNDLE/page_evidence.json    the page model (forensics.page_lr; `forensics calibrate-pages`; optional)
     BUNDLE/ablation.json, ablation.md   held-out metrics of every signal and the ensemble
     BUNDLE/manifest.json         SHA-256 of every file, training commands, data checksums, metrics
 
@@ -33,6 +34,7 @@ import numpy as np
 
 from forensics.checkpoint import atomic_write_text, read_manifest, sha256_file, write_manifest
 from forensics.errors import CheckpointError, ForensicsError
+from forensics.page_lr import PAGE_EVIDENCE_FILE, PageModel
 
 from .cnn import load_cnn, save_cnn
 from .signals import ALL_SIGNALS, FRAME, DetectorModels
@@ -358,6 +360,11 @@ class Bundle:
     stability: StabilityBound | None = None  # None (older bundles): Stability.near re-scans every verdict
     familiarity: Familiarity | None = None  # None (older bundles): no input is called unfamiliar
     thresholds: Thresholds = Thresholds()  # the default verdict thresholds: thresholds.json, or 0.8 / 0.2
+    page_model: PageModel | None = None  # None (older bundles): any machine box makes a page machine
+
+    def page_model_meta(self) -> dict | None:
+        """The page model as reports carry it (report_meta's ``page_model``)."""
+        return None if self.page_model is None else self.page_model.to_dict()
 
 
 def load_models(folder: str | Path, device: str = "cpu") -> DetectorModels:
@@ -412,6 +419,12 @@ def load_bundle(path: str | Path | None = None, device: str = "cpu") -> Bundle:
             raise CheckpointError(f"{manifest_path}: lists {FAMILIARITY_FILE} but not {FAMILIAR_NAME}/model.pt")
         _verify_model_files(path, manifest, names=(FAMILIAR_NAME,))
         familiarity = Familiarity.from_json(_read(path / FAMILIARITY_FILE), str(path / FAMILIARITY_FILE))
+    page_model = None
+    if PAGE_EVIDENCE_FILE in listed:
+        try:
+            page_model = PageModel.from_dict(json.loads(_read(path / PAGE_EVIDENCE_FILE)), str(path / PAGE_EVIDENCE_FILE))
+        except ValueError as exc:
+            raise CheckpointError(str(exc)) from None
     from .reader import load_reader
 
     # The digit reader ships with the package, not in a bundle: it reads digits and knows nothing
@@ -419,7 +432,8 @@ def load_bundle(path: str | Path | None = None, device: str = "cpu") -> Bundle:
     models = load_models(path, device)
     if familiarity is None:
         models.familiar_cnn = None  # a model.pt the manifest does not vouch for is not used
-    return Bundle(path, models, combiner, reference, manifest, load_reader(), stability, familiarity, thresholds)
+    return Bundle(path, models, combiner, reference, manifest, load_reader(), stability, familiarity, thresholds,
+                  page_model)
 
 
 def bundle_forgers(manifest: dict) -> tuple[str, ...]:
@@ -563,6 +577,7 @@ def write_bundle(out: str | Path, run_dir: str | Path, cnns: dict, combiner: Com
     atomic_write_text(out / ABLATION_FILES[0], ablation_json)
     atomic_write_text(out / ABLATION_FILES[1], ablation_md)
     files = [out / COMBINER_FILE, out / REFERENCE_FILE, *(out / f for f in ABLATION_FILES)]
+    (out / PAGE_EVIDENCE_FILE).unlink(missing_ok=True)  # fitted on the old models: `calibrate-pages` again
     for name, part in ((STABILITY_FILE, stability), (FAMILIARITY_FILE, familiarity), (THRESHOLDS_FILE, thresholds)):
         (out / name).unlink(missing_ok=True)
         if part is not None:

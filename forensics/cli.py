@@ -42,6 +42,7 @@ for name, command in (
     ("train-generators", generate.train_generators),
     ("train-reader", generate.train_reader),
     ("calibrate", detect.calibrate),
+    ("calibrate-pages", detect.calibrate_pages),
     ("sample", generate.sample),
     ("interpolate", generate.interpolate),
 ):

@@ -574,42 +574,66 @@ def key_name(label: str) -> str:
     return label.lower().replace(" ", "_")
 
 
-def _documents_html(documents: list[DocumentStats]) -> str:
+def _documents_html(documents: list[DocumentStats], tally: Tally) -> str:
     rows = []
     for d in documents:
         p = _num(d.p_machine_max)
+        verdict, reason, ev = d.judged()
+        page_lr = f"10^{ev.log10_lr:.2f}" if ev is not None and ev.log10_lr is not None else "–"
         rows.append(
-            f'<tr class="docrow" data-verdict="{d.verdict}"><td class="file"><bdi>{esc(d.label)}</bdi></td>'
-            f'<td><span class="badge {d.verdict}">{d.verdict}</span></td>'
+            f'<tr class="docrow" data-verdict="{verdict}"><td class="file"><bdi>{esc(d.label)}</bdi></td>'
+            f'<td><span class="badge {verdict}">{verdict}</span><div class="small why">{esc(reason or "")}</div></td>'
             f'<td class="num">{d.characters}</td><td class="num">{d.machine}</td><td class="num">{d.uncertain}</td>'
-            f'<td class="num">{d.human}</td><td class="num">{d.failed}</td><td class="num">{p}</td>'
+            f'<td class="num">{d.human}</td><td class="num">{d.failed}</td><td class="num">{page_lr}</td>'
+            f'<td class="num">{p}</td>'
             f'<td class="file small"><bdi>{esc(d.most_suspicious_file) if d.most_suspicious_file else "–"}</bdi></td></tr>')
+    rule = ("Verdict: <b>machine</b> if the characters together reach the page threshold (page p_machine &ge; "
+            f"{tally.page_model.t_page:.3f}, from the page LR: the mean of their log LRs and their number); otherwise "
+            "<b>uncertain</b> if any character is machine, uncertain or could not be read; otherwise <b>human</b>."
+            if tally.page_model is not None else
+            "Verdict: <b>machine</b> if any character is machine; otherwise <b>uncertain</b> if any character is "
+            "uncertain or could not be read; otherwise <b>human</b> (no page model: an older bundle, or records scored without one).")
     return ('<section id="documents"><h2>Documents</h2>'
-            '<p class="sub">One row per form. Verdict: <b>machine</b> if any character is machine; otherwise '
-            '<b>uncertain</b> if any character is uncertain or could not be read; otherwise <b>human</b>.</p>'
+            f'<p class="sub">One row per form. {rule}</p>'
             '<div class="tablewrap"><table id="documents-table"><thead><tr><th>Document</th><th>Verdict</th>'
             '<th class="num">Chars</th><th class="num">Machine</th><th class="num">Uncertain</th>'
-            '<th class="num">Human</th><th class="num">Failed</th><th class="num">Max p_machine</th>'
+            '<th class="num">Human</th><th class="num">Failed</th><th class="num">Page LR</th>'
+            '<th class="num">Max p_machine</th>'
             '<th>Most suspicious</th></tr></thead><tbody>' + "".join(rows) + "</tbody></table></div></section>")
 
 
-def _pages_html(pages: dict[str, PageEntry]) -> str:
+def _page_evidence_html(reason: Optional[str], ev) -> str:
+    parts = []
+    if ev is not None and ev.log10_lr is not None:
+        parts.append(f"page LR 10^{ev.log10_lr:.2f} from {ev.characters} boxes, page p_machine {_num(ev.p_machine)}")
+    if reason:
+        parts.append(reason)
+    return f'<div class="small why">{esc("; ".join(parts))}</div>' if parts else ""
+
+
+def _pages_html(pages: dict[str, PageEntry], tally: Tally) -> str:
+    for e in pages.values():
+        e.page_model, e.prior = tally.page_model, tally.prior
     ranked = sorted(pages.values(), key=lambda e: (SEVERITY.get(e.verdict, 1), -e.max_p))
     cards = []
     for rank, e in enumerate(ranked, start=1):
         c = e.counts
+        verdict, reason, ev = e.judged()
         boxes = (f"{e.boxes_on_page} boxes found, {e.empty_on_page} empty (not scored)"
                  if e.boxes_on_page is not None else "")
         cards.append(
-            f'<figure class="pagecard" data-verdict="{e.verdict}"><figcaption><span class="num">{rank}.</span> '
-            f'<span class="badge {e.verdict}">{e.verdict}</span> <bdi class="file">{esc(e.page)}</bdi>'
+            f'<figure class="pagecard" data-verdict="{verdict}"><figcaption><span class="num">{rank}.</span> '
+            f'<span class="badge {verdict}">{verdict}</span> <bdi class="file">{esc(e.page)}</bdi>'
             f'<div class="muted small">{c["machine"]} machine, {c["uncertain"]} uncertain, {c["human"]} human, '
             f'{c["failed"]} failed; {esc(boxes)}; max p_machine {_num(e.max_p if e.max_p >= 0 else None)}</div>'
-            f'</figcaption>{page_svg(e, esc)}</figure>')
+            f'{_page_evidence_html(reason, ev)}</figcaption>{page_svg(e, esc)}</figure>')
+    rule = ("A page is machine when its boxes together reach the page threshold "
+            f"(page p_machine &ge; {tally.page_model.t_page:.3f}); a machine box alone makes it uncertain."
+            if tally.page_model is not None else "A page's verdict follows the document rule: any machine box makes "
+            "the page machine (no page model: an older bundle, or records scored without one).")
     return ('<section id="pages"><h2>Form pages, most suspicious first</h2>'
-            '<p class="sub">Each scored box is outlined in its verdict\'s colour (hover for its p_machine). A page\'s '
-            'verdict follows the document rule: any machine box makes the page machine.</p>'
-            '<div class="pagegrid">' + "".join(cards) + "</div></section>")
+            '<p class="sub">Each scored box is outlined in its verdict\'s colour (hover for its p_machine). '
+            + rule + '</p><div class="pagegrid">' + "".join(cards) + "</div></section>")
 
 
 class HtmlSink:
@@ -681,9 +705,9 @@ class HtmlSink:
           f'Generated {esc(meta.get("generated") or "")}.</p>\n')
         w(_cards_html(summary, show_docs) + "\n" + _meta_html(meta) + "\n</header>\n")
         if show_docs:
-            w(_documents_html(tally.sorted_documents()) + "\n")
+            w(_documents_html(tally.sorted_documents(), tally) + "\n")
         if self.pages:
-            w(_pages_html(self.pages) + "\n")
+            w(_pages_html(self.pages, tally) + "\n")
         n = len(self.rows)
         w('<section id="characters"><h2>Characters, most suspicious first</h2>\n')
         w('<div class="controls noprint" role="toolbar" aria-label="filter"><span class="label">Show</span>')
@@ -763,7 +787,7 @@ def _render_to(stream: IO[str], records: Iterable[dict], meta: Optional[dict], g
     if grouping is None:
         g = meta.get("grouping") or {}
         grouping = Grouping(g.get("mode", "auto"), g.get("pattern"))
-    tally = Tally(grouping)
+    tally = Tally.of(grouping, meta)
     sink = HtmlSink()
     try:
         for i, rec in enumerate(records):

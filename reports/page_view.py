@@ -16,6 +16,8 @@ from typing import Optional
 import numpy as np
 from PIL import Image
 
+from forensics.page_lr import PageEvidence, PageModel, page_verdict, usable_log_lr
+
 PAGE_THUMB_PX = 420  # a page thumbnail is this wide
 VERDICT_RGB = {"machine": "#b3261e", "uncertain": "#c98a00", "human": "#1e6b34", "failed": "#57606a"}
 
@@ -64,9 +66,15 @@ class PageEntry:
     counts: dict = field(default_factory=lambda: {"machine": 0, "uncertain": 0, "human": 0, "failed": 0})
     boxes_on_page: Optional[int] = None
     empty_on_page: Optional[int] = None
+    log_lrs: list = field(default_factory=list)  # the boxes the page model uses
+    page_model: Optional[PageModel] = None  # set with the prior before the verdict is read
+    prior: float = 0.5
 
     def add(self, record: dict, outcome: str) -> None:
         self.counts[outcome] += 1
+        ln = usable_log_lr(record)
+        if ln is not None:
+            self.log_lrs.append(ln)
         if record.get("boxes_on_page") is not None:
             self.boxes_on_page, self.empty_on_page = record["boxes_on_page"], record.get("empty_on_page")
         if record.get("box"):
@@ -74,11 +82,13 @@ class PageEntry:
             label = f"field {record.get('field')} box {record.get('index')}"
             self.boxes.append((list(record["box"]), outcome, p if isinstance(p, (int, float)) else None, label))
 
+    def judged(self) -> tuple[str, Optional[str], Optional[PageEvidence]]:
+        c = self.counts
+        return page_verdict(self.page_model, self.log_lrs, self.prior, c["machine"], c["uncertain"], c["failed"])
+
     @property
     def verdict(self) -> str:
-        from .records import document_verdict
-
-        return document_verdict(self.counts["machine"], self.counts["uncertain"], self.counts["failed"])
+        return self.judged()[0]
 
     @property
     def max_p(self) -> float:

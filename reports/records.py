@@ -21,15 +21,19 @@ A *document* is one scanned form; its characters are the inputs that belong to i
            gathered in one extra row, ``UNMATCHED_LABEL``.
   none     no documents.
 
-Document verdict (``document_verdict``), most severe first:
+Document verdict (``forensics.page_lr.page_verdict``), most severe first, with a page model
+(a bundle's page_evidence.json, carried in the meta as ``page_model``):
 
-  machine     at least one character's verdict is ``machine``;
-  uncertain   otherwise, at least one character is ``uncertain`` or failed (a character
-              we could not read cannot vouch for the form);
+  machine     the document's characters together: its page LR (from the mean of their log
+              LRs and their number) reaches the page threshold at the report's prior;
+  uncertain   otherwise, a character's verdict is ``machine`` (one forged box is enough to
+              make a form suspect, but not to accuse it: with ten boxes, 2.4% of honest forms
+              have one), or a character is ``uncertain`` or failed (a character we could not
+              read cannot vouch for the form);
   human       every character was scored and every verdict is ``human``.
 
-One forged box is enough to make a form suspect, so a single ``machine`` character
-decides; nothing is averaged away.
+Without a page model (older bundles and records) any ``machine`` character makes the
+document ``machine`` (``document_verdict``).
 
 The files are written by ``reports.write.write_reports`` (HTML, CSV, JSON, terminal) through
 ``reports.writers`` (the CSV and JSON encodings shared with `forensics score`); the report
@@ -47,13 +51,16 @@ import shlex
 import sys
 from dataclasses import dataclass, field
 
-from forensics.record import character_name
 from typing import Any, Iterable, Optional, Sequence
 
-SCHEMA_VERSION = 7  # 2: cnn_logit joined the records and the CSV; 3: font_logit, either_cnn_logit; 4: meta.signals;
+from forensics.page_lr import PageEvidence, PageModel, model_from_meta, page_verdict, usable_log_lr
+from forensics.record import character_name
+
+SCHEMA_VERSION = 8  # 2: cnn_logit joined the records and the CSV; 3: font_logit, either_cnn_logit; 4: meta.signals;
 # 5: records carry "rescanned" and only the signals computed; meta.stability is near | all | off;
 # 6: form pages: page, box, field, index, boxes_on_page, empty_on_page (CSV columns after top_signals);
-# 7: reason, unfamiliar, familiarity_logit (CSV columns after lr_verbal)
+# 7: reason, unfamiliar, familiarity_logit (CSV columns after lr_verbal);
+# 8: the page model: meta.page_model, documents' reason, page_log10_lr, page_p_machine, and their verdict
 REPORT_KIND = "forensics/report"
 VERDICTS = ("machine", "uncertain", "human")  # most severe first
 SEVERITY = {"machine": 0, "uncertain": 1, "human": 2}
@@ -144,6 +151,9 @@ class DocumentStats:
     failed: int = 0
     p_machine_max: Optional[float] = None
     most_suspicious_file: Optional[str] = None
+    page_model: Optional[PageModel] = field(default=None, repr=False)
+    prior: float = 0.5
+    log_lrs: list = field(default_factory=list, repr=False)  # the characters the page model uses
 
     def add(self, record: dict) -> None:
         self.characters += 1
@@ -152,28 +162,34 @@ class DocumentStats:
         p = record.get("p_machine")
         if kind != "failed" and isinstance(p, (int, float)) and (self.p_machine_max is None or p > self.p_machine_max):
             self.p_machine_max, self.most_suspicious_file = float(p), character_name(record)
+        ln = usable_log_lr(record)
+        if ln is not None:
+            self.log_lrs.append(ln)
+
+    def judged(self) -> tuple[str, Optional[str], Optional[PageEvidence]]:
+        return page_verdict(self.page_model, self.log_lrs, self.prior, self.machine, self.uncertain, self.failed)
 
     @property
     def verdict(self) -> str:
-        return document_verdict(self.machine, self.uncertain, self.failed)
+        return self.judged()[0]
 
     @property
     def label(self) -> str:
         return UNMATCHED_LABEL if self.document is None else self.document
 
     def to_dict(self) -> dict:
-        return {"document": self.document, "verdict": self.verdict, "characters": self.characters,
+        verdict, reason, ev = self.judged()
+        return {"document": self.document, "verdict": verdict, "reason": reason, "characters": self.characters,
                 "machine": self.machine, "uncertain": self.uncertain, "human": self.human, "failed": self.failed,
-                "p_machine_max": self.p_machine_max, "most_suspicious_file": self.most_suspicious_file}
+                "p_machine_max": self.p_machine_max, "most_suspicious_file": self.most_suspicious_file,
+                "page_log10_lr": None if ev is None else ev.log10_lr,
+                "page_p_machine": None if ev is None else ev.p_machine}
 
 
 def document_verdict(machine: int, uncertain: int, failed: int) -> str:
-    """The documented rule: any machine -> machine; else any uncertain or failed -> uncertain; else human."""
-    if machine:
-        return "machine"
-    if uncertain or failed:
-        return "uncertain"
-    return "human"
+    """The rule without a page model: any machine -> machine; else any uncertain or failed ->
+    uncertain; else human."""
+    return page_verdict(None, [], 0.5, machine, uncertain, failed)[0]
 
 
 @dataclass
@@ -181,9 +197,17 @@ class Tally:
     """Counts and per-document statistics, built one record at a time."""
 
     grouping: Grouping = field(default_factory=Grouping)
+    page_model: Optional[PageModel] = None
+    prior: float = 0.5
     counts: dict = field(default_factory=lambda: {"inputs": 0, "machine": 0, "uncertain": 0, "human": 0, "failed": 0,
                                                   "unfamiliar": 0})
     documents: dict = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, grouping: Grouping, meta: Optional[dict]) -> "Tally":
+        """A tally applying the page model and prior that ``meta`` records."""
+        prior = (meta or {}).get("prior")
+        return cls(grouping, model_from_meta(meta), float(prior) if isinstance(prior, (int, float)) else 0.5)
 
     def add(self, record: dict) -> Optional[str]:
         """Count ``record``; returns its document id."""
@@ -195,7 +219,7 @@ class Tally:
         doc = self.grouping.document_of_record(record)
         stats = self.documents.get(doc)
         if stats is None:
-            stats = self.documents[doc] = DocumentStats(doc)
+            stats = self.documents[doc] = DocumentStats(doc, page_model=self.page_model, prior=self.prior)
         stats.add(record)
         return doc
 
@@ -233,14 +257,16 @@ def suspicion_key(record: dict, index: int) -> tuple:
 
 def report_meta(bundle: Optional[dict] = None, thresholds: Optional[dict] = None, command: Optional[str] = None,
                 grouping: Optional[Grouping] = None, stability: Optional[str | bool] = None,
-                signals: Sequence[str] = (), prior: Optional[float] = None, **extra: Any) -> dict:
+                signals: Sequence[str] = (), prior: Optional[float] = None, page_model: Optional[dict] = None,
+                **extra: Any) -> dict:
     """How a report was made: shown at the top of the HTML, stored in the JSON.
 
     ``bundle`` describes the model bundle (``detectors.bundle.describe_bundle``: path, version,
     the metrics ``scope_text`` reads), ``thresholds`` is ``{"t_machine", "t_human"}``,
     ``signals`` the signal names the records carry (the CSV's columns), ``prior`` the share of
-    forgeries p_machine assumes (``--prior``), ``command`` the command line (default: this
-    process's, shell-quoted).
+    forgeries p_machine assumes (``--prior``), ``page_model`` the bundle's page model
+    (``forensics.page_lr.PageModel.to_dict``, its ``info`` left out), ``command`` the command
+    line (default: this process's, shell-quoted).
     """
     from forensics import __version__
 
@@ -255,6 +281,7 @@ def report_meta(bundle: Optional[dict] = None, thresholds: Optional[dict] = None
         "stability": {True: "near", False: "off"}.get(stability, stability),  # older records said True / False
         "signals": list(signals),
         "prior": None if prior is None else float(prior),
+        "page_model": None if not page_model else {k: v for k, v in page_model.items() if k != "info"},
     }
     meta.update(extra)
     return meta

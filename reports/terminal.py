@@ -105,12 +105,15 @@ def print_summary(console: Console, meta: Optional[dict], tally: Tally) -> None:
                             f"{s['documents_human']} human", title_justify="left")
         for col, kw in (("document", {"overflow": "fold"}), ("verdict", {}), ("chars", {"justify": "right"}),
                         ("machine", {"justify": "right"}), ("uncertain", {"justify": "right"}),
-                        ("failed", {"justify": "right"}), ("max p", {"justify": "right"})):
+                        ("failed", {"justify": "right"}), ("page LR", {"justify": "right"}),
+                        ("max p", {"justify": "right"})):
             table.add_column(col, **kw)
         for d in docs[:MAX_FAILED_LISTED]:
-            v = d.verdict
+            v, _, ev = d.judged()
+            page_lr = "" if ev is None or ev.log10_lr is None else f"10^{ev.log10_lr:.2f}"
             table.add_row(printable(d.label), f"[{COLOURS[v]}]{v}[/]", str(d.characters), str(d.machine),
-                          str(d.uncertain), str(d.failed), "" if d.p_machine_max is None else f"{d.p_machine_max:.3f}")
+                          str(d.uncertain), str(d.failed), page_lr,
+                          "" if d.p_machine_max is None else f"{d.p_machine_max:.3f}")
         if len(docs) > MAX_FAILED_LISTED:
             table.caption = f"first {MAX_FAILED_LISTED} of {len(docs)} documents; all are in the report files"
         console.print(table)
@@ -123,7 +126,7 @@ def print_report(records: Iterable[dict], console: Optional[Console] = None, top
     if grouping is None:
         g = (meta or {}).get("grouping") or {}
         grouping = Grouping(g.get("mode", "auto"), g.get("pattern"))
-    tally, sink = Tally(grouping), TerminalSink(top)
+    tally, sink = Tally.of(grouping, meta), TerminalSink(top)
     for i, rec in enumerate(records):
         sink.add(rec, tally.add(rec), i)
     sink.finish(console, meta, tally)

@@ -93,7 +93,7 @@ def write_reports(records: Iterable[dict], meta: Optional[dict] = None, *,
         records = list(records)
         signals = signal_names(records)
 
-    tally = Tally(grouping)
+    tally = Tally.of(grouping, meta)
     with ExitStack() as stack:
         html_sink = HtmlSink() if html is not None else None
         json_sink = JsonSink() if json is not None else None

@@ -61,8 +61,8 @@ RECORD_START = ("file", "document", "status", "error", "verdict", "p_machine", "
                 "empty_on_page", "prior", "likelihood_ratio", "log10_lr", "lr_verbal", "reason", "unfamiliar",
                 "familiarity_logit")
 DOCUMENT_COLUMNS: tuple[str, ...] = (
-    "document", "verdict", "characters", "machine", "uncertain", "human", "failed", "p_machine_max",
-    "most_suspicious_file",
+    "document", "verdict", "reason", "characters", "machine", "uncertain", "human", "failed", "page_log10_lr",
+    "page_p_machine", "p_machine_max", "most_suspicious_file",
 )
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 FORMATS = ("json", "jsonl", "csv")
@@ -168,8 +168,9 @@ def flat_row(record: dict, signals: Sequence[str], document: Optional[str] = Non
 
 def document_row(doc: dict, label: str) -> dict:
     """A document's statistics (``DocumentStats.to_dict()``) as CSV cells."""
-    return {"document": csv_text(label), "verdict": csv_text(doc["verdict"]),
-            **{k: csv_number(doc[k]) for k in ("characters", "machine", "uncertain", "human", "failed", "p_machine_max")},
+    return {"document": csv_text(label), "verdict": csv_text(doc["verdict"]), "reason": csv_text(doc.get("reason") or ""),
+            **{k: csv_number(doc.get(k)) for k in ("characters", "machine", "uncertain", "human", "failed",
+                                                    "page_log10_lr", "page_p_machine", "p_machine_max")},
             "most_suspicious_file": csv_text(doc["most_suspicious_file"])}
 
 

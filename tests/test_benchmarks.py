@@ -18,8 +18,8 @@ from detectors.calibrate import CONDITIONS
 from detectors.capture import CAPTURES
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = ("generator_quality", "nll", "training", "robustness", "new_forgers", "human_variety", "lr_calibration", "forms", "speed",
-           "throughput", "load", "report_speed")
+MODULES = ("generator_quality", "nll", "training", "robustness", "new_forgers", "human_variety", "lr_calibration",
+           "page_evidence", "forms", "speed", "throughput", "load", "report_speed")
 
 
 def _fingerprint() -> dict[str, str]:
@@ -95,6 +95,9 @@ def test_quick_benchmarks_run_and_write_finite_results(tmp_path):
     assert all(r["unfamiliar"] is None or 0 <= r["unfamiliar"] <= r["uncertain"] + 1e-9 for r in variety["sets"].values())
     lr = json.loads((tmp_path / "lr_calibration.json").read_text())
     assert 0 <= lr["cllr_min_bits"] <= lr["cllr_bits"] + 1e-9 and sum(b["n"] for b in lr["reliability"]) > 0
+    pages = json.loads((tmp_path / "page_evidence.json").read_text())
+    assert [r["k"] for r in pages["sizes"]][0] == 1 and all(r["human_forms"] > 0 for r in pages["sizes"])
+    assert all(0 <= r["human_called_machine"]["page_model"] <= 1 for r in pages["sizes"])
     forms = json.loads((tmp_path / "forms.json").read_text())
     assert forms["records"] > 0 and 0 <= forms["found_share"] <= 1 and forms["filled_boxes"] > 0
     load = json.loads((tmp_path / "load.json").read_text())

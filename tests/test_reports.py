@@ -330,6 +330,9 @@ def test_cli_report_writes_everything(batch, tmp_path, monkeypatch):
                     "files": {"combiner.json": {"sha256": "0123456789abcdef" * 4}}}
         thresholds = Thresholds(t_machine=0.95, t_human=0.1)  # a fitted pair; the command line overrides one
 
+        def page_model_meta(self):
+            return None
+
         class combiner:
             signals = list(ALL_SIGNALS)
 

@@ -165,6 +165,24 @@ def test_load_digits_honest_digits_are_not_called_machine(bundle):
     assert sum(r["verdict"] == "machine" for r in records) <= MAX_ACCUSED, [r["p_machine"] for r in records]
 
 
+def test_honest_load_digits_forms_are_not_called_machine_by_the_page_model(bundle):
+    from sklearn.datasets import load_digits
+
+    from forensics.page_lr import page_verdict, usable_log_lr
+
+    assert bundle.page_model is not None and bundle.page_model.t_page >= bundle.thresholds.t_machine
+    uci = load_digits().images[40:120]  # eight forms of ten, other writers: never fitted on
+    scans = [Image.fromarray((255 - np.round(u * 255 / 16)).astype(np.uint8)).resize((64, 64), Image.Resampling.BICUBIC)
+             for u in uci]
+    records = _called(scans, bundle)
+    for i in range(0, len(records), 10):
+        form = records[i : i + 10]
+        counts = [sum(r["verdict"] == v for r in form) for v in ("machine", "uncertain")]
+        verdict = page_verdict(bundle.page_model, [usable_log_lr(r) for r in form if usable_log_lr(r) is not None],
+                               0.5, *counts, 0)[0]
+        assert verdict != "machine", [r["log10_lr"] for r in form]
+
+
 def test_a_low_resolution_human_scan_is_not_called_machine(bundle):
     from detectors.capture import capture
 

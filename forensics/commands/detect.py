@@ -99,7 +99,8 @@ def score(
     names = record_signals(bundle, all_signals)
     grouping = Grouping.parse("auto")
     meta = report_meta(bundle=describe_bundle(bundle), thresholds=limits.to_dict(), grouping=grouping,
-                       stability=stability.value, command=command_line(), signals=names, prior=prior)
+                       stability=stability.value, command=command_line(), signals=names, prior=prior,
+                       page_model=bundle.page_model_meta())
 
     counts = {"human": 0, "machine": 0, "uncertain": 0, "error": 0}
     page_boxes: dict[str, tuple[int, int]] = {}  # page -> (boxes found, empty ones skipped)
@@ -220,6 +221,32 @@ def calibrate(
     err.print(f"held-out ensemble: AUROC {m['auroc']:.4f}, AP {m['average_precision']:.4f}, "
               f"TPR at 1% FPR {m['tpr_at_1pct_fpr']:.4f}; bundle in {escape(str(out))} "
               f"(ablation in {escape(str(out / 'ablation.md'))})", highlight=False)
+    err.print(f"pages: `forensics calibrate-pages --models {escape(str(out))}` adds the page model (without it any "
+              "machine box makes a page machine)", highlight=False)
+
+
+def calibrate_pages(
+    models: Annotated[Path, typer.Option("--models", help="The bundle to add the page model to (its page_evidence.json and manifest are rewritten).")],
+    seed: Annotated[int, typer.Option(help="Seed for the forms' order and captures and the generators' fresh samples.")] = 0,
+    data_dir: DataDir = None,
+    threads: Threads = 2,
+) -> None:
+    """Fit a bundle's page model: one likelihood ratio and verdict for a page's characters together (about 9 min).
+
+    Forms of 1 to 20 characters, each through one capture, from the calibration's human pool (MNIST test[:5000]) and fresh samples of every forger family: detectors/page_calibration.py."""
+    from detectors.page_calibration import calibrate_pages as fit
+
+    set_threads(threads)
+    try:
+        model = fit(models, seed=seed, data_dir=str(data_dir) if data_dir else None, console=err,
+                    command=" ".join(["forensics", *sys.argv[1:]]))
+    except (CheckpointError, DataMissingError) as exc:
+        raise fail(exc, EXIT_MISSING)
+    except ForensicsError as exc:
+        raise fail(exc)
+    called = ", ".join(f"{k} {100 * v:.2f}%" for k, v in model.info["human_forms_called_machine"].items())
+    err.print(f"page threshold {model.t_page:.3f}; calibration human forms called machine: {called}; "
+              f"written to {escape(str(models))}", highlight=False)
 
 
 def evaluate(

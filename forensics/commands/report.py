@@ -64,6 +64,7 @@ def report(
             raise fail(f"{p} is a folder; give a file name")
 
     if from_records is not None:
+        from forensics.page_lr import model_from_meta
         from reports.writers import read_records
 
         try:
@@ -75,7 +76,14 @@ def report(
                            stability=recorded.get("stability"), command=command_line(),
                            signals=recorded.get("signals") or (), records_from=str(from_records),
                            prior=recorded.get("prior", next((r.get("prior") for r in records if r.get("prior")), None)),
-                           scored_by=recorded.get("command"))
+                           scored_by=recorded.get("command"),
+                           # Score records carry no meta: --models names the bundle whose page model to apply.
+                           page_model=recorded.get("page_model") or (
+                               load_bundle(models, device).page_model_meta() if models is not None else None))
+        try:
+            model_from_meta(meta)
+        except ValueError as exc:
+            raise fail(f"{from_records}: {exc}")
     else:
         from detectors.bundle import describe_bundle
         from detectors.score import record_signals
@@ -87,7 +95,8 @@ def report(
         limits = thresholds(t_machine, t_human, bundle)
         names = record_signals(bundle, all_signals)
         meta = report_meta(bundle=describe_bundle(bundle), thresholds=limits.to_dict(), grouping=grouping,
-                           stability=stability.value, command=command_line(), signals=names, prior=prior)
+                           stability=stability.value, command=command_line(), signals=names, prior=prior,
+                           page_model=bundle.page_model_meta())
         items = expand_inputs(scans)
     try:
         # Rendering records read back scores nothing, so there is no progress to show.
