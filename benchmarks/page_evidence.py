@@ -128,7 +128,8 @@ def markdown(result: dict) -> str:
     fams = list(result["sizes"][0]["families"])
     lines = [f"Held-out forms (human: {result['human']}, two cuts; machine: fresh samples), page threshold "
              f"{result['t_page']:.3f}, bundle {result['bundle']}{', quick mode' if result['quick'] else ''}. Called "
-             "machine by the page model / by the any-box rule (the document verdict without a page model).", "",
+             "machine by the page model / by the any-box rule (the document verdict without a page model); "
+             f"`python -m benchmarks.page_evidence`, {result['seconds']} s.", "",
              "| boxes | honest forms | honest called machine | worst capture | " + " | ".join(fams) + " | page LR Cllr |",
              "|---:|---:|---:|---|" + "---:|" * len(fams) + "---:|"]
     for r in result["sizes"]:
