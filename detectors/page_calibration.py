@@ -16,6 +16,7 @@ family; the page LR averages the families' LRs. The page threshold t_page is the
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from pathlib import Path
@@ -29,8 +30,10 @@ from forensics.page_lr import PAGE_EVIDENCE_FILE, PageModel
 
 from . import capture, evidence
 from .bundle import MANIFEST_FILE, Bundle, load_bundle, load_forgers
+from .calibrate import sample_generator, smallest_threshold
 from .fonts import font_forgeries
 from .printscan import preprocess_or_none, print_and_scan, render_scan
+from .score import score_images
 
 BLOCK = 20  # characters sharing one capture: a form's worth
 SIZES = (1, 2, 4, 5, 10, 20)  # page sizes fitted (divisors of BLOCK)
@@ -70,8 +73,6 @@ def score_blocks(bundle: Bundle, blocks: list[tuple[str, list[np.ndarray]]], bat
     """Each block's (condition, characters' natural-log LRs) as `forensics score` gives them
     without the re-scan check, unfamiliar characters left out as the page model leaves them
     out; with ``verdicts`` also whether each of those characters was called machine."""
-    from .score import score_images
-
     flat = [c for _, chars in blocks for c in chars]
     log_lr, keep, machine = [], [], []
     for i in range(0, len(flat), batch):
@@ -119,8 +120,6 @@ def fit_page_model(human: list[tuple[str, np.ndarray]], machine: dict[str, list[
     families = {fam: fit_family(h_forms, [f[1] for k in SIZES for f in forms(blocks, k)])
                 for fam, blocks in machine.items()}
     model = PageModel(families, 1.0, max(SIZES))
-    from .calibrate import smallest_threshold
-
     scored = [(k, c, evidence.posterior(model.log_lr(l))) for k in SIZES for c, l, *_ in forms(human, k)]
     groups = {**{f"K={k}": [p for kk, _, p in scored if kk == k] for k in SIZES},
               **{c: [p for _, cc, p in scored if cc == c] for c in CONDITIONS}}
@@ -138,8 +137,6 @@ def fit_page_model(human: list[tuple[str, np.ndarray]], machine: dict[str, list[
 
 def machine_frames(bundle: Bundle, per_family: dict[str, int], seed: int, console=None) -> dict[str, np.ndarray]:
     """Fresh characters of each family the bundle carries (blank samples dropped: no ink to score)."""
-    from .calibrate import sample_generator
-
     forgers = load_forgers(bundle.path)
     out = {}
     for i, fam in enumerate(FAMILIES):
@@ -162,8 +159,6 @@ def calibrate_pages(bundle_path: str | Path, seed: int = 0, per_family: dict[str
                     data_dir: str | None = None, console=None, command: str | None = None) -> PageModel:
     """Fit the page model of the bundle at ``bundle_path`` and add it to the bundle (its file,
     then the manifest, each written atomically)."""
-    import json
-
     started = time.perf_counter()
     bundle = load_bundle(bundle_path)
     per_family = {**DEFAULT_PER_FAMILY, **(per_family or {})}
