@@ -5,7 +5,13 @@ whole digit from a latent code in one pass.
     decoder  p(x | z, y): linear to 7x7, two stride-2 transposed convs back to 28x28, then a
              256-way softmax per pixel: a proper likelihood of the 8-bit grey levels, so the
              ELBO is a bound on the same NLL the PixelCNN reports (bits/dim), beside it
-    loss     -ELBO = -E_q[log p(x | z, y)] + KL(q(z | x, y) || N(0, I)), one z per image
+    prior    p(z | y) = N(m_y, I): with ``class_prior``, a learned mean per digit (else N(0, I))
+    loss     -ELBO = -E_q[log p(x | z, y)] + KL(q(z | x, y) || p(z | y)), one z per image
+
+Why the class prior: with N(0, I) for every digit, the label is worth at most ln 10 nats of the
+ELBO, so training may ignore it (the decoder then reads the digit from z, and a sample "of a 3"
+is whatever digit its z happens to fall on). With m_y the KL itself pays z to sit near its
+digit's mean, so a draw from p(z | y) lands among that digit's codes.
 
 Pixels are independent given z, so a drawn image would be speckled; ``sample`` returns each
 pixel's expected grey level instead, as a forger would print the decoder's picture.
@@ -30,6 +36,7 @@ class VAEConfig:
     channels: int = 32  # the first conv's width; the second has twice as many
     hidden: int = 256
     num_classes: int = 10  # 0 = unconditional; else y is a one-hot input to encoder and decoder
+    class_prior: bool = False  # p(z | y) = N(m_y, I) with a learned m_y per digit (needs num_classes)
 
 
 class VAE(nn.Module):
@@ -48,6 +55,10 @@ class VAE(nn.Module):
                                     nn.Linear(cfg.hidden, 2 * w * side * side), nn.ELU())
         self.dec = nn.Sequential(nn.ConvTranspose2d(2 * w, w, 4, 2, 1), nn.ELU(),
                                  nn.ConvTranspose2d(w, w, 4, 2, 1), nn.ELU(), nn.Conv2d(w, 256 * c, 1))
+        if cfg.class_prior and not k:
+            raise ValueError("class_prior needs a class-conditional VAE (num_classes > 0)")
+        # Zeros: training starts from the N(0, I) prior and moves each digit's mean where its codes go.
+        self.prior_mean = nn.Parameter(torch.zeros(k, cfg.latent_dim)) if cfg.class_prior else None
 
     @property
     def head_weight(self) -> torch.Tensor:
@@ -62,6 +73,19 @@ class VAE(nn.Module):
             return torch.zeros(n, k, dtype=w.dtype, device=w.device)
         y = torch.as_tensor(y, device=w.device).expand(n)
         return F.one_hot(y.long(), k).to(w.dtype)
+
+    def prior_mean_of(self, y, n: int) -> torch.Tensor:
+        """The mean of p(z | y) for n codes, [n, latent_dim]: m_y with a class prior, else zeros
+        (also when y is None: the unconditional draw starts from the prior's centre)."""
+        w = self.head_weight
+        if self.prior_mean is None or y is None:
+            return torch.zeros(n, self.cfg.latent_dim, dtype=w.dtype, device=w.device)
+        return self.prior_mean.to(w.dtype)[torch.as_tensor(y, device=w.device).long().expand(n)]
+
+    def latent(self, eps: torch.Tensor, y=None) -> torch.Tensor:
+        """Standard-normal draws [n, latent_dim] placed in p(z | y): what ``sample`` and the
+        interpolation walk decode."""
+        return self.prior_mean_of(y, len(eps)) + eps.to(self.head_weight.dtype)
 
     @staticmethod
     def _cat(a: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
@@ -89,7 +113,7 @@ class VAE(nn.Module):
             else torch.randn_like(mu)
         z = mu + eps * torch.exp(0.5 * logvar)
         log_px = -F.cross_entropy(self.decode(z, y), x.long(), reduction="none").flatten(1).sum(1)
-        kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1)
+        kl = 0.5 * ((mu - self.prior_mean_of(y, len(mu))).pow(2) + logvar.exp() - 1 - logvar).sum(1)
         return log_px, kl, z, mu, logvar
 
     def nll(self, x: torch.Tensor, y=None, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -107,13 +131,13 @@ class VAE(nn.Module):
         """-log of the k-sample importance-weighted estimate of p(x | y), per image [B], nats:
         a tighter upper bound (in expectation) than -ELBO, approaching -log p as k grows."""
         mu, logvar = self.encode(x, y)
-        std = torch.exp(0.5 * logvar)
+        std, m = torch.exp(0.5 * logvar), self.prior_mean_of(y, len(mu))
         weights = []
         for _ in range(k):
             eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
             z = mu + eps * std
             log_px = -F.cross_entropy(self.decode(z, y), x.long(), reduction="none").flatten(1).sum(1)
-            log_pz = -0.5 * (z.pow(2) + math.log(2 * math.pi)).sum(1)
+            log_pz = -0.5 * ((z - m).pow(2) + math.log(2 * math.pi)).sum(1)
             log_qz = -0.5 * (eps.pow(2) + math.log(2 * math.pi) + logvar).sum(1)
             weights.append(log_px + log_pz - log_qz)
         return -(torch.logsumexp(torch.stack(weights), dim=0) - math.log(k))
@@ -132,8 +156,8 @@ class VAE(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, y=None, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n images, uint8 [n, C, H, W], from z ~ N(0, I) (drawn with ``generator``)."""
+        """n images, uint8 [n, C, H, W], from z ~ p(z | y) (drawn with ``generator``)."""
         w = self.head_weight
-        z = torch.randn(n, self.cfg.latent_dim, generator=generator, dtype=torch.float64,
-                        device=generator.device if generator is not None else w.device).to(w.device, w.dtype)
-        return self.render(z, y)
+        eps = torch.randn(n, self.cfg.latent_dim, generator=generator, dtype=torch.float64,
+                          device=generator.device if generator is not None else w.device).to(w.device, w.dtype)
+        return self.render(self.latent(eps, y), y)

@@ -59,6 +59,33 @@ def test_learns_and_is_conditional_and_samples_are_seeded(fit_briefly):
     assert rec.shape == x.shape and rec.dtype == torch.uint8
 
 
+def test_class_prior_places_each_digit_and_enters_the_bound(fit_briefly):
+    with pytest.raises(ValueError, match="class_prior"):
+        tiny(class_prior=True, num_classes=0)
+    assert tiny().prior_mean is None  # old configs: N(0, I), no new weights to load
+    model = tiny(class_prior=True)
+    x, y = strokes(8), torch.arange(8) % 10
+    assert torch.count_nonzero(model.prior_mean) == 0  # starts as N(0, I)
+    before = model.nll(x, y, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        model.prior_mean[3] = 4.0
+    eps = torch.randn(5, 3)
+    assert torch.allclose(model.latent(eps, 3), eps + 4.0) and torch.equal(model.latent(eps, 2), eps)
+    after = model.nll(x, y, generator=torch.Generator().manual_seed(0))
+    # Only digit 3's image (index 3) pays for the moved mean: 0.5 |m_3 - mu|^2 more KL, about 24 nats.
+    moved = (after - before).abs() > 1.0
+    assert moved.tolist() == [k == 3 for k in range(8)]
+    # A sample of digit 3 decodes codes around m_3, not around 0.
+    g = torch.Generator().manual_seed(5)
+    eps = torch.randn(4, 3, generator=g, dtype=torch.float64).float()
+    assert torch.equal(model.sample(4, y=3, generator=torch.Generator().manual_seed(5)),
+                       model.render(eps + 4.0, 3))
+    with torch.no_grad():
+        model.prior_mean.zero_()
+    fit_briefly(model, x, y, steps=40)
+    assert torch.count_nonzero(model.prior_mean[:8]) > 0  # training moved the means of the digits it saw
+
+
 def test_cli_sample_and_interpolate_a_trained_vae(cli_here, tmp_path):
     r = cli_here("train-generators", "-m", "vae", "--preset", "smoke", "--out", "run")
     assert r.exit_code == 0, r.output

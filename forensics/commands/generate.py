@@ -167,7 +167,7 @@ def interpolate(
 
         if model is Latent.vae:
             z_dim = net.cfg.latent_dim
-            decode = lambda zs, k: net.render(zs.to(net.head_weight.dtype), label(k))  # noqa: E731
+            decode = lambda zs, k: net.render(net.latent(zs, label(k)), label(k))  # noqa: E731
         else:  # the diffusion model's initial noise: DDIM with eta = 0 maps it to one image
             shape = (net.cfg.image_channels, net.cfg.image_size, net.cfg.image_size)
             z_dim = shape[0] * shape[1] * shape[2]
